@@ -50,6 +50,8 @@ export function createServer(options: ServerOptions): FastifyInstance {
   const tls = options.tls;
   const app = Fastify({
     logger: false,
+    // Wire types are strict: a number where a string is due is a 400, not silently coerced.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     bodyLimit: options.bodyLimit ?? MiB,
     ...(tls
       ? {
