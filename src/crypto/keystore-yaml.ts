@@ -1,0 +1,270 @@
+import { ParseError } from '../errors.js';
+
+/**
+ * The YAML that Keylime's CA keystore (`private.yml`) is made of, as PyYAML's SafeDumper
+ * writes it: one top-level mapping whose values are `!!binary |` blocks (Python bytes),
+ * integers, strings, and lists of strings. This reads and writes exactly that subset;
+ * anything else is a ParseError, never a guess.
+ */
+export type YamlValue = string | number | boolean | null | Buffer | YamlValue[];
+
+// --- emitting --------------------------------------------------------------------------
+
+const yaml11Specials = /^(?:~|null|Null|NULL|true|True|TRUE|false|False|FALSE|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|y|Y|n|N)$/;
+const looksNumeric = /^[-+]?(?:\.?[0-9]|\.(?:inf|Inf|INF|nan|NaN|NAN))/;
+
+function plainSafe(s: string): boolean {
+  return (
+    /^[A-Za-z0-9_./+=-][A-Za-z0-9_./+= -]*$/.test(s) &&
+    !/\s$/.test(s) &&
+    !/^-(?:\s|$)/.test(s) &&
+    !yaml11Specials.test(s) &&
+    !looksNumeric.test(s)
+  );
+}
+
+function scalar(s: string): string {
+  return plainSafe(s) ? s : `'${s.replace(/'/g, "''")}'`;
+}
+
+/** PyYAML's `!!binary` block: base64 in 76-character lines (base64.encodebytes). */
+function binaryBlock(b: Buffer): string {
+  const lines = b.toString('base64').match(/.{1,76}/g) ?? [''];
+  return ' !!binary |\n' + lines.map((l) => `  ${l}\n`).join('');
+}
+
+function emitValue(v: YamlValue): string {
+  if (Buffer.isBuffer(v)) return binaryBlock(v);
+  if (Array.isArray(v)) {
+    if (v.length === 0) return ' []\n';
+    return '\n' + v.map((item) => `- ${inlineScalar(item)}\n`).join('');
+  }
+  return ` ${inlineScalar(v)}\n`;
+}
+
+function inlineScalar(v: YamlValue): string {
+  if (v === null) return 'null';
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) throw new ParseError(`cannot write non-integer number ${v}`);
+    return String(v);
+  }
+  if (typeof v === 'string') return scalar(v);
+  throw new ParseError('nested collections are not part of the keystore format');
+}
+
+/** Keys sorted, as PyYAML's default `sort_keys=True`. */
+export function emitYamlMapping(map: Map<string, YamlValue>): string {
+  return [...map.keys()]
+    .sort()
+    .map((k) => `${scalar(k)}:${emitValue(map.get(k)!)}`)
+    .join('');
+}
+
+// --- parsing ---------------------------------------------------------------------------
+
+function fail(line: number, message: string): never {
+  throw new ParseError(`YAML line ${line}: ${message}`, undefined, { line });
+}
+
+function unquote(text: string, line: number): { value: string; rest: string } {
+  if (text.startsWith("'")) {
+    let out = '';
+    let i = 1;
+    for (;;) {
+      if (i >= text.length) fail(line, 'unterminated single-quoted string');
+      const c = text[i]!;
+      if (c === "'") {
+        if (text[i + 1] === "'") {
+          out += "'";
+          i += 2;
+          continue;
+        }
+        return { value: out, rest: text.slice(i + 1) };
+      }
+      out += c;
+      i++;
+    }
+  }
+  if (text.startsWith('"')) {
+    let out = '';
+    let i = 1;
+    for (;;) {
+      if (i >= text.length) fail(line, 'unterminated double-quoted string');
+      const c = text[i]!;
+      if (c === '"') return { value: out, rest: text.slice(i + 1) };
+      if (c !== '\\') {
+        out += c;
+        i++;
+        continue;
+      }
+      const e = text[i + 1];
+      const simple: Record<string, string> = { '\\': '\\', '"': '"', '/': '/', n: '\n', t: '\t', r: '\r', '0': '\0', ' ': ' ' };
+      if (e !== undefined && e in simple) {
+        out += simple[e];
+        i += 2;
+        continue;
+      }
+      const width = e === 'x' ? 2 : e === 'u' ? 4 : e === 'U' ? 8 : 0;
+      const hex = text.slice(i + 2, i + 2 + width);
+      if (!width || !/^[0-9A-Fa-f]+$/.test(hex) || hex.length !== width) fail(line, 'bad escape in double-quoted string');
+      const cp = parseInt(hex, 16);
+      if (cp > 0x10ffff) fail(line, 'bad escape in double-quoted string');
+      out += String.fromCodePoint(cp);
+      i += 2 + width;
+    }
+  }
+  fail(line, 'expected a quoted string');
+}
+
+function parseScalar(text: string, line: number): YamlValue {
+  const t = text.trim();
+  if (t.startsWith("'") || t.startsWith('"')) {
+    const { value, rest } = unquote(t, line);
+    if (rest.trim() !== '' && !rest.trim().startsWith('#')) fail(line, 'text after a quoted string');
+    return value;
+  }
+  const plain = t.replace(/\s+#.*$/, '');
+  if (plain === '' || plain === '~' || /^(?:null|Null|NULL)$/.test(plain)) return null;
+  if (/^(?:true|True|TRUE)$/.test(plain)) return true;
+  if (/^(?:false|False|FALSE)$/.test(plain)) return false;
+  if (/^[-+]?(?:0|[1-9][0-9]*)$/.test(plain)) {
+    const n = Number(plain);
+    if (!Number.isSafeInteger(n)) fail(line, 'integer out of range');
+    return n;
+  }
+  if (/^[[\]{}&*!|>%@`]/.test(plain) || /:(?:\s|$)/.test(plain)) {
+    fail(line, `unsupported YAML construct: ${plain.slice(0, 20)}`);
+  }
+  return plain;
+}
+
+function parseFlowList(text: string, line: number): YamlValue[] {
+  const inner = text.trim();
+  if (!inner.endsWith(']')) fail(line, 'unterminated flow sequence');
+  let body = inner.slice(1, -1).trim();
+  const items: YamlValue[] = [];
+  while (body !== '') {
+    let item: YamlValue;
+    if (body.startsWith("'") || body.startsWith('"')) {
+      const { value, rest } = unquote(body, line);
+      item = value;
+      body = rest.trim();
+    } else {
+      const comma = body.indexOf(',');
+      const piece = comma < 0 ? body : body.slice(0, comma);
+      item = parseScalar(piece, line);
+      body = comma < 0 ? '' : body.slice(comma);
+    }
+    items.push(item);
+    if (body === '') break;
+    if (!body.startsWith(',')) fail(line, 'expected , in flow sequence');
+    body = body.slice(1).trim();
+    if (body === '') fail(line, 'trailing , in flow sequence');
+  }
+  return items;
+}
+
+const base64Text = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Parse a top-level mapping of the keystore subset. Duplicate keys are an error. */
+export function parseYamlMapping(text: string): Map<string, YamlValue> {
+  const lines = text.replace(/\r\n?/g, '\n').split('\n');
+  const map = new Map<string, YamlValue>();
+  let i = 0;
+  const indentOf = (s: string) => s.length - s.trimStart().length;
+  const isBlank = (s: string) => s.trim() === '' || s.trim().startsWith('#');
+
+  while (i < lines.length) {
+    const lineNo = i + 1;
+    const line = lines[i]!;
+    if (isBlank(line) || line === '---' || line === '...') {
+      i++;
+      continue;
+    }
+    if (indentOf(line) !== 0) fail(lineNo, 'unexpected indentation');
+    if (line.includes('\t')) fail(lineNo, 'tabs are not allowed');
+
+    let key: string;
+    let rest: string;
+    if (line.startsWith("'") || line.startsWith('"')) {
+      const q = unquote(line, lineNo);
+      if (!q.rest.startsWith(':')) fail(lineNo, 'expected : after key');
+      key = q.value;
+      rest = q.rest.slice(1);
+    } else {
+      const m = /^([^\s:#'"[\]{},&*!|>%@`-][^:]*?):(?:\s|$)(.*)$/.exec(line);
+      if (!m) fail(lineNo, 'expected "key: value"');
+      key = m[1]!;
+      rest = ' ' + m[2]!;
+    }
+    if (rest !== '' && !/^\s/.test(rest)) fail(lineNo, 'expected a space after :');
+    if (map.has(key)) fail(lineNo, `duplicate key ${JSON.stringify(key)}`);
+    rest = rest.trim();
+    i++;
+
+    const takeBlock = (): string[] => {
+      const block: string[] = [];
+      while (i < lines.length && (lines[i]!.trim() === '' || indentOf(lines[i]!) > 0)) {
+        block.push(lines[i]!);
+        i++;
+      }
+      while (block.length && block[block.length - 1]!.trim() === '') block.pop();
+      return block;
+    };
+
+    const binary = /^!!binary(?:\s+(.*))?$/.exec(rest);
+    if (binary) {
+      const after = (binary[1] ?? '').trim();
+      let b64: string;
+      if (/^\|[-+]?$/.test(after) || after === '') {
+        b64 = takeBlock().map((l) => l.trim()).join('');
+      } else {
+        const v = parseScalar(after, lineNo);
+        if (typeof v !== 'string') fail(lineNo, '!!binary needs base64 text');
+        b64 = v.replace(/\s+/g, '');
+      }
+      if (!base64Text.test(b64) || b64.length % 4 !== 0) fail(lineNo, 'invalid base64 in !!binary');
+      map.set(key, Buffer.from(b64, 'base64'));
+      continue;
+    }
+    const literal = /^\|([-+]?)$/.exec(rest);
+    if (literal) {
+      const block = takeBlock();
+      const indent = block.length ? Math.min(...block.filter((l) => l.trim() !== '').map(indentOf)) : 0;
+      let body = block.map((l) => l.slice(indent)).join('\n');
+      if (literal[1] !== '-' && block.length) body += '\n';
+      map.set(key, body);
+      continue;
+    }
+    if (rest.startsWith('[')) {
+      map.set(key, parseFlowList(rest, lineNo));
+      continue;
+    }
+    if (rest === '' || rest.startsWith('#')) {
+      // A block sequence (PyYAML writes its "- " items at the key's own indentation) or null.
+      const items: YamlValue[] = [];
+      while (i < lines.length) {
+        const l = lines[i]!;
+        if (isBlank(l)) {
+          i++;
+          continue;
+        }
+        const m = /^(\s*)-(?:\s+(.*))?$/.exec(l);
+        if (!m) {
+          if (indentOf(l) > 0) fail(i + 1, 'nested mappings are not part of the keystore format');
+          break;
+        }
+        items.push(parseScalar(m[2] ?? '', i + 1));
+        i++;
+      }
+      map.set(key, items.length ? items : null);
+      continue;
+    }
+    if (i < lines.length && !isBlank(lines[i]!) && indentOf(lines[i]!) > 0) {
+      fail(i + 1, 'multi-line scalars are not part of the keystore format');
+    }
+    map.set(key, parseScalar(rest, lineNo));
+  }
+  return map;
+}
