@@ -152,6 +152,7 @@ interface HandleRecord {
 }
 
 const STALE_CONTEXT = /Esys_ContextLoad\(0x1DF\)|integrity check failed/i;
+const PCRS_MOVED = /PCR values failed to match quote's digest/;
 const MISSING_HANDLE = /Esys_TR_FromTPMPublic\(0x18B\)/i;
 
 function hex(handle: number): string {
@@ -653,7 +654,14 @@ export class Tpm {
   ): Promise<TpmQuote | undefined> {
     const args = ['-l', `${bank}:${list}`, '-m', 'quote.msg', '-s', 'quote.sig', '-o', 'quote.pcrs', '-g', hashAlg];
     if (nonce.length > 0) args.push('-q', nonce.toString('hex'));
-    await this.runWithAk((ak) => this.tools.run('tpm2_quote', ['-c', ak, ...args]));
+    try {
+      await this.runWithAk((ak) => this.tools.run('tpm2_quote', ['-c', ak, ...args]));
+    } catch (e) {
+      // tpm2_quote 5.x makes the same check itself and fails the run.
+      if (!(e instanceof TpmError && PCRS_MOVED.test(e.stderr))) throw e;
+      this.logger.warn('PCRs changed while tpm2_quote ran; quoting again', { attempt });
+      return undefined;
+    }
     const [attest, signature, pcrsBlob] = (await Promise.all(
       ['quote.msg', 'quote.sig', 'quote.pcrs'].map((f) => readFile(this.file(f))),
     )) as [Buffer, Buffer, Buffer];
