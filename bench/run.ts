@@ -1,7 +1,9 @@
 import type { Figure } from './harness.js';
 
 /** Each entry loads one bench module lazily, so a prefix only pays for what it runs. */
-const modules: Record<string, () => Promise<{ figures: Figure[] }>> = {};
+const modules: Record<string, () => Promise<{ figures: Figure[] }>> = {
+  'tpm': () => import('./tpm.bench.js'),
+};
 
 async function main(): Promise<void> {
   const prefixes = process.argv.slice(2);
