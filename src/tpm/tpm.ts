@@ -307,8 +307,9 @@ export class Tpm {
   }
 
   /**
-   * Removes the persistent AK this instance recorded (if the handle still holds it). For
-   * decommissioning and tests; the AK blobs stay valid and loadAk can restore it.
+   * Removes the persistent AK this instance recorded (if the handle still holds it) and
+   * forgets the current AK. For decommissioning and tests; the AK blobs stay valid and
+   * loadAk can restore it.
    */
   async removePersistentAk(): Promise<boolean> {
     return this.queue.run(async () => {
@@ -318,7 +319,7 @@ export class Tpm {
       if (name?.toString('hex') !== record.name) return false;
       await this.tools.run('tpm2_evictcontrol', ['-C', 'o', '-c', hex(record.handle)]);
       await rm(this.file('ak-handle.json'), { force: true });
-      if (this.ak?.persistentHandle === record.handle) this.ak.persistentHandle = null;
+      if (this.ak?.persistentHandle === record.handle) this.ak = undefined;
       return true;
     });
   }
