@@ -14,7 +14,8 @@
  *
  * Errors are typed: `invalid` where Python's `re.compile` raises too, `unsupported`
  * where Python accepts the pattern but JS cannot express it (possessive quantifiers,
- * atomic groups, conditionals, `\N{...}`, backreferences inside lookbehinds, ...).
+ * atomic groups, conditionals, `\N{...}`, backreferences inside lookbehinds or to
+ * groups that might not have matched, where JS and Python disagree).
  */
 import { KeylimeError } from '../errors.js';
 
@@ -50,6 +51,9 @@ interface Piece {
   max: number;
   /** 'at' = anchor (cannot be repeated), 'repeat' = already quantified, 'assert' = lookaround. */
   kind: 'atom' | 'at' | 'repeat' | 'assert' | 'group';
+  /** Python group numbers opened inside this piece: [g0, g1). */
+  g0?: number;
+  g1?: number;
 }
 
 const INF = Number.POSITIVE_INFINITY;
@@ -88,6 +92,11 @@ class Translator {
   private readonly closedGroups = new Set<number>();
   private readonly groupNames = new Map<string, number>();
   private lookbehindDepth = 0;
+  /**
+   * Groups that may not have participated when a later backreference is reached. Python
+   * fails such a backreference, JS matches it as empty, so referring to them is refused.
+   */
+  private readonly conditional = new Set<number>();
 
   constructor(private readonly pattern: string) {
     this.cps = Array.from(pattern, (ch) => ch.codePointAt(0)!);
@@ -123,9 +132,14 @@ class Translator {
 
   /** alternatives separated by `|`, up to `)` or the end. */
   private alternation(topLevel: boolean): Piece {
+    const g0 = this.nextGroup;
     const branches: Piece[] = [this.sequence(topLevel, true)];
-    while (this.eat(0x7c /* | */)) branches.push(this.sequence(topLevel, false));
+    while (this.eat(0x7c /* | */)) {
+      this.markConditional(g0, this.nextGroup);
+      branches.push(this.sequence(topLevel, false));
+    }
     if (branches.length === 1) return branches[0]!;
+    this.markConditional(g0, this.nextGroup);
     return {
       src: branches.map((b) => b.src).join('|'),
       min: Math.min(...branches.map((b) => b.min)),
@@ -143,8 +157,9 @@ class Translator {
       if (c === 0x2a || c === 0x2b || c === 0x3f || c === 0x7b) {
         if (this.quantifier(items)) continue;
       }
+      const g0 = this.nextGroup;
       const item = this.atom(topLevel && firstBranch && items.length === 0);
-      if (item) items.push(item);
+      if (item) items.push({ ...item, g0, g1: this.nextGroup });
     }
     let min = 0;
     let max = 0;
@@ -153,6 +168,10 @@ class Translator {
       max += it.max;
     }
     return { src: items.map((i) => i.src).join(''), min, max, kind: items.length === 1 ? items[0]!.kind : 'group' };
+  }
+
+  private markConditional(from: number, to: number): void {
+    for (let g = from; g < to; g++) this.conditional.add(g);
   }
 
   /** In verbose mode whitespace and `#` comments between items vanish. */
@@ -215,6 +234,7 @@ class Translator {
     let suffix = '';
     if (this.eat(0x3f)) suffix = '?';
     else if (this.peek() === 0x2b) throw this.unsupported('possessive quantifier');
+    if (min === 0 && last.g0 !== undefined && last.g1 !== undefined) this.markConditional(last.g0, last.g1);
     const body = last.kind === 'atom' ? last.src : `(?:${last.src})`;
     const q = min === 0 && max === INF ? '*' : min === 1 && max === INF ? '+' : min === 0 && max === 1 ? '?' : max === INF ? `{${min},}` : min === max ? `{${min}}` : `{${min},${max}}`;
     items[items.length - 1] = {
@@ -320,7 +340,9 @@ class Translator {
 
   private lookaround(start: number, behind: boolean, negative: boolean): Piece {
     if (behind) this.lookbehindDepth++;
+    const g0 = this.nextGroup;
     const inner = this.alternation(false);
+    if (negative) this.markConditional(g0, this.nextGroup);
     if (behind) this.lookbehindDepth--;
     if (!this.eat(0x29)) throw this.invalid('missing ), unterminated subpattern', start);
     if (behind && inner.min !== inner.max) throw this.invalid('look-behind requires fixed-width pattern', start);
@@ -331,6 +353,7 @@ class Translator {
   private backref(n: number, start: number): Piece {
     if (!this.closedGroups.has(n)) throw this.invalid('cannot refer to an open group', start);
     if (this.lookbehindDepth > 0) throw this.unsupported('group reference inside a look-behind', start);
+    if (this.conditional.has(n)) throw this.unsupported('backreference to a group that may not have participated', start);
     // Python gives a backreference no fixed width; that only matters inside lookbehinds.
     return { src: `(?:\\${n})`, min: 0, max: INF, kind: 'group' };
   }
