@@ -37,3 +37,22 @@ export function guidSpellings(guid: string): ReadonlySet<string> {
 }
 
 const spellings = new Map<string, ReadonlySet<string>>();
+
+const NAMES = new Map<string, string>([
+  ...Object.entries(Guids).map(([name, guid]) => [guid, name] as [string, string]),
+  ['c12a7328-f81f-11d2-ba4b-00a0c93ec93b', 'EFI System Partition'],
+  ['0fc63daf-8483-4772-8e79-3d69d8477de4', 'Linux filesystem'],
+  ['e6d6d379-f507-44c2-a23c-238f2a3df928', 'Linux LVM'],
+  ['0657fd6d-a4ab-43c4-84e5-0933c84b4f4f', 'Linux swap'],
+  ['4f68bce3-e8cd-4db1-96e7-fbcaf984b709', 'Linux root (x86-64)'],
+  ['bc13c2ff-59e6-4262-a352-b275fd6f7172', 'Linux extended boot'],
+  ['ebd0a0a2-b9e5-4433-87c0-68b6b72699c7', 'Microsoft basic data'],
+  ['e3c9e316-0b5c-4db8-817d-f92df00215ae', 'Microsoft reserved'],
+  ['21686148-6449-6e6f-744e-656564454649', 'BIOS boot'],
+  ['77fa9abd-0359-4d32-bd60-28f4e78f784b', 'Microsoft'],
+]);
+
+/** A well-known GUID's name (signature types, GPT partition types, owners), if any. */
+export function guidName(guid: string): string | undefined {
+  return NAMES.get(guid) ?? NAMES.get(swappedGuid(guid));
+}

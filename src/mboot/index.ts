@@ -14,7 +14,8 @@ export { evaluateExamplePolicy, EXAMPLE_RELEVANT_PCRS, type ExampleOptions } fro
 export { parseExampleRefstate, RefstateError, type ExampleRefstate } from './policy/refstate.js';
 export { createMbRefstate, secureBootEnabled, type CreateRefstateOptions, type CreatedRefstate } from './policy/createRefstate.js';
 export { eventLogToJson, type EventLogJson } from './render.js';
-export { describeEvent } from './describe.js';
+export { describeEvent, eventSubject } from './describe.js';
+export { formatEventLog, formatEvent, formatReplay } from './text.js';
 export { decodeDevicePath, isFirmwareVolumeApp } from './devicePath.js';
 export { formatGuid, Guids } from './guid.js';
 export { EventType, eventTypeName } from './eventTypes.js';

@@ -10,8 +10,11 @@ import type { EventLog } from './types.js';
 export interface MeasuredBootInput {
   /** The agent's `mb_measurement_list`: base64 as on the wire, or the raw bytes. Absent: no log sent. */
   eventLog?: string | Buffer | null;
-  /** The quote's PCR values: index → hex. */
-  quotedPcrs: ReadonlyMap<number, string> | Record<number | string, string>;
+  /**
+   * The quote's PCR values: index → hex. null (offline policy tests only) skips the PCR
+   * comparison and the missing-PCR rule; the verifier always passes the quote's values.
+   */
+  quotedPcrs: ReadonlyMap<number, string> | Record<number | string, string> | null;
   /** The quote's bank (`hash_alg`), e.g. `sha256`. */
   hashAlg: string;
   /** The agent's `mb_policy` (refstate): a JSON string or parsed JSON. null, "" or {} means none. */
@@ -61,7 +64,7 @@ function parseRefstate(policy: unknown): { refstate: unknown; error?: string } {
 export function checkMeasuredBoot(input: MeasuredBootInput): MeasuredBootResult {
   const failures: MbFailureEvent[] = [];
   const result: MeasuredBootResult = { failures, log: null, replay: null, bootAggregates: {}, checkedPcrs: [], evaluated: false };
-  const quoted = quotedMap(input.quotedPcrs);
+  const quoted = input.quotedPcrs === null ? null : quotedMap(input.quotedPcrs);
   const policy = mbPolicy(input.policyName ?? 'accept-all');
 
   const { refstate, error } = parseRefstate(input.mbPolicy);
@@ -91,18 +94,17 @@ export function checkMeasuredBoot(input: MeasuredBootInput): MeasuredBootResult 
   }
   if (!hasPolicy) return result;
 
-  const pcrs = measuredBootPcrsToCheck(quoted.keys(), policy.relevantPcrs);
-  result.checkedPcrs = pcrs;
-  if (!result.replay) {
-    for (const pcr of pcrs) {
-      failures.push(mbFailure(MbEventIds.unusedPcr(pcr), { message: `PCR ${pcr} is quoted for measured boot but the agent sent no event log` }));
+  if (quoted) {
+    const pcrs = measuredBootPcrsToCheck(quoted.keys(), policy.relevantPcrs);
+    result.checkedPcrs = pcrs;
+    if (!result.replay) {
+      for (const pcr of pcrs) {
+        failures.push(mbFailure(MbEventIds.unusedPcr(pcr), { message: `PCR ${pcr} is quoted for measured boot but the agent sent no event log` }));
+      }
+      return result;
     }
-    return result;
-  }
-  failures.push(...compareReplayWithQuote(result.replay, input.hashAlg, quoted, pcrs));
-
-  if (policy.relevantPcrs) {
-    const missing = [...policy.relevantPcrs].filter((p) => !quoted.has(p)).sort((a, b) => a - b);
+    failures.push(...compareReplayWithQuote(result.replay, input.hashAlg, quoted, pcrs));
+    const missing = policy.relevantPcrs ? [...policy.relevantPcrs].filter((p) => !quoted.has(p)).sort((a, b) => a - b) : [];
     if (missing.length) {
       failures.push(mbFailure(MbEventIds.missingPcrs, {
         message: `PCRs the ${policy.name} policy needs are missing from the quote; the policy was not evaluated`,
@@ -111,9 +113,10 @@ export function checkMeasuredBoot(input: MeasuredBootInput): MeasuredBootResult 
       return result;
     }
   }
+  if (!result.log) return result;
   if (input.evaluate === false) return result;
   result.evaluated = true;
-  const reason = policy.evaluate(result.log!, refstate);
+  const reason = policy.evaluate(result.log, refstate);
   if (reason) {
     failures.push(mbFailure(MbEventIds.policy(policy.name), {
       context: 'Boot attestation failed',

@@ -359,7 +359,7 @@ function finalChecks(ref: ExampleRefstate): Check<Stash> {
       field('bsas', (s) => s.bsas, bsas),
       field('ipl9s', (s) => s.ipl9s, tuple([sha256Check(k.initrd)], appLabel(['initrd']))),
       field('vmlinuz', (s) => s.vmlinuz, tuple([vmlinuz], appLabel(['vmlinuz']))),
-      field('kernel_cmdlines', (s) => s.kernel_cmdlines, tuple([matches(k.cmdline, `kernel_cmdline: ${k.cmdlineSource}`)])),
+      field('kernel_cmdlines', (s) => s.kernel_cmdlines, tuple([matches(k.cmdline, `kernel_cmdline: ${k.cmdlineSource}`)], (s) => `log has ${JSON.stringify(s)}`)),
     );
   });
   const firmware = ref.scrtmAndBios.map((a) =>
