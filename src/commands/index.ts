@@ -2,10 +2,12 @@ import type { Command } from 'commander';
 import { registerDoctor } from './doctor.js';
 import { registerCa } from './ca.js';
 import { registerRegistrar } from './registrar.js';
+import { registerQuote } from './quote.js';
 
 /** One register function per command group; a group appears once it really works. */
 export function registerCommands(program: Command): void {
   registerDoctor(program);
   registerCa(program);
   registerRegistrar(program);
+  registerQuote(program);
 }
