@@ -34,6 +34,10 @@ export function createMachineDirectory(deps: MachineDirectoryDeps): MachineDirec
           const agents = await deps.keylimeAgents.listAgents();
           return agents.map(machineFromAgent);
         }
+        case 'ldap':
+          // Not queried here. privacyIDEA logs LDAP search errors and answers [], so an
+          // ldap resolver contributes no machines instead of breaking every lookup.
+          return [];
         default:
           throw internalError(`machine resolvers of type ${String(resolver.type)} are not supported`);
       }

@@ -60,6 +60,13 @@ describe('GET /machine/ (§2.1)', () => {
     ]);
   });
 
+  it('an ldap resolver contributes no machines (a failed LDAP search gives [])', async () => {
+    const fx = makeFixture();
+    await setMachineResolver(fx.ctx, 'dir', paramsOf({ type: 'ldap', LDAPURI: 'ldap://x', LDAPBASE: 'dc=x' }));
+    await addHostsResolver(fx);
+    expect(await listMachines(fx.ctx, paramsOf({}))).toHaveLength(5);
+  });
+
   it('reads each hosts file once per request', async () => {
     const fx = makeFixture();
     await addHostsResolver(fx);
