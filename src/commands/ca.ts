@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { caDir, resolveDataDir } from '../config.js';
-import { CA_FILES, initCa, issueCertificate, type LeafKind } from '../crypto/ca.js';
+import { CA_FILES, initCa, issueCertificate, recoverInterruptedInit, type LeafKind } from '../crypto/ca.js';
 import { describeCaDir, describeCertificate, type CertificateInfo } from '../crypto/cert-info.js';
 import { action, paint, printJson, printLine } from './output.js';
 
@@ -81,7 +81,9 @@ export function registerCa(program: Command): void {
     .addHelpText('after', '\nExample:\n  keylime-ts ca show --json\n')
     .action(
       action((o: DirOptions) => {
-        const description = describeCaDir(targetDir(o));
+        const dir = targetDir(o);
+        recoverInterruptedInit(dir);
+        const description = describeCaDir(dir);
         if (o.json) {
           printJson(description);
           return;

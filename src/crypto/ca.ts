@@ -107,8 +107,42 @@ function leafPendingFiles(name: string, leaf: IssuedLeaf): PendingFile[] {
   ];
 }
 
+const STALE_STAGING_MS = 60_000;
+
+/**
+ * Tidy what a killed `init` left beside the CA directory. A kill between the two renames
+ * of a forced replace leaves no CA at the target and the complete old one in `.<dir>.old-*`:
+ * that one is put back. Swapped-out copies next to a present CA, and staging directories
+ * nobody has touched for a minute, are removed.
+ */
+export function recoverInterruptedInit(dir: string): void {
+  const target = resolve(dir);
+  const parent = dirname(target);
+  const base = basename(target);
+  let entries: string[];
+  try {
+    entries = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const path = join(parent, entry);
+    try {
+      if (entry.startsWith(`.${base}.old-`)) {
+        if (!exists(target) && caExists(path)) renameSync(path, target);
+        else rmSync(path, { recursive: true, force: true });
+      } else if (entry.startsWith(`.${base}.staging-`) && Date.now() - statSync(path).mtimeMs > STALE_STAGING_MS) {
+        rmSync(path, { recursive: true, force: true });
+      }
+    } catch {
+      // Another process got there first; nothing to tidy.
+    }
+  }
+}
+
 export async function initCa(dir: string, opts: InitCaOptions = {}): Promise<InitCaResult> {
   const target = resolve(dir);
+  recoverInterruptedInit(target);
   const now = opts.now ?? new Date();
   const password = opts.password ?? DEFAULT_CA_PASSWORD;
   const hosts = opts.hosts ?? [];
@@ -237,6 +271,7 @@ export interface LoadedCa {
 
 export async function loadCa(dir: string, opts: { password?: string } = {}): Promise<LoadedCa> {
   const target = resolve(dir);
+  recoverInterruptedInit(target);
   const certPath = join(target, CA_FILES.caCert);
   const storePath = join(target, CA_FILES.keystore);
   if (!exists(certPath)) throw notFound(`no CA in ${target} (${CA_FILES.caCert} missing); run: keylime-ts ca init`);
@@ -298,6 +333,7 @@ export async function issueCertificate(dir: string, opts: IssueOptions): Promise
   const files = leafFiles(name);
   const now = opts.now ?? new Date();
   const password = opts.password ?? DEFAULT_CA_PASSWORD;
+  recoverInterruptedInit(caDir);
   if (!exists(join(caDir, CA_FILES.caCert))) throw notFound(`no CA in ${caDir}; run: keylime-ts ca init`);
   const leafKey = await generateRsaKey(CA_DEFAULTS.bits);
 

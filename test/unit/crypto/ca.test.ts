@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { caExists, initCa, issueCertificate, loadCa, readTlsMaterial } from '../../../src/crypto/ca.js';
+import { caExists, initCa, issueCertificate, loadCa, readTlsMaterial, recoverInterruptedInit } from '../../../src/crypto/ca.js';
 import { KeylimeError } from '../../../src/errors.js';
 import { openssl, tempDir } from './openssl.js';
 
@@ -192,6 +192,33 @@ describe('initCa', () => {
     expect(caExists(empty)).toBe(false);
     await initCa(empty);
     expect(readdirSync(empty).sort()).toEqual(LAYOUT);
+  });
+});
+
+describe('recovery after a killed init', () => {
+  it('puts back a CA left swapped out by a kill between the two renames of a forced replace', async () => {
+    const root = freshRoot();
+    const dir = join(root, 'cv_ca');
+    const { caCertPem } = await initCa(dir);
+    renameSync(dir, join(root, '.cv_ca.old-deadbeef0000'));
+    const ca = await loadCa(dir);
+    expect(ca.certPem).toBe(caCertPem);
+    expect(leftovers(root)).toEqual([]);
+  });
+
+  it('removes swapped-out copies beside a present CA and staging directories left for over a minute', async () => {
+    const root = freshRoot();
+    const dir = join(root, 'cv_ca');
+    await initCa(dir);
+    await initCa(join(root, '.cv_ca.old-000000000000'));
+    mkdirSync(join(root, '.cv_ca.staging-old'));
+    writeFileSync(join(root, '.cv_ca.staging-old', 'private.yml'), 'half');
+    const past = new Date(Date.now() - 120_000);
+    utimesSync(join(root, '.cv_ca.staging-old'), past, past);
+    mkdirSync(join(root, '.cv_ca.staging-fresh')); // maybe another init at work: left alone
+    recoverInterruptedInit(dir);
+    expect(leftovers(root)).toEqual(['.cv_ca.staging-fresh']);
+    expect(caExists(dir)).toBe(true);
   });
 });
 
