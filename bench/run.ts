@@ -5,6 +5,7 @@ const modules: Record<string, () => Promise<{ figures: Figure[] }>> = {
   'tpm': () => import('./tpm.bench.js'),
   'machines': () => import('./machines.bench.js'),
   'ca': () => import('./ca.bench.js'),
+  'mboot': () => import('./mboot.bench.js'),
 };
 
 async function main(): Promise<void> {
