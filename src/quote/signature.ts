@@ -52,16 +52,33 @@ export function encodeSignature(sig: TpmtSignature): Buffer {
   return w.finish();
 }
 
-/** r or s left-padded to the group order length; undefined when it cannot fit. */
-function fixedLength(v: Buffer, size: number): Buffer | undefined {
-  let start = 0;
-  while (start < v.length && v[start] === 0 && v.length - start > size) start++;
-  const trimmed = v.subarray(start);
-  if (trimmed.length > size) return undefined;
-  if (trimmed.length === size) return trimmed;
-  const out = Buffer.alloc(size);
-  trimmed.copy(out, size - trimmed.length);
+/** A DER INTEGER body for an unsigned big-endian value: minimal, with a 0 byte when the top bit is set. */
+function derInteger(v: Buffer): Buffer | undefined {
+  let i = 0;
+  while (i < v.length - 1 && v[i] === 0) i++;
+  const body = v.subarray(i);
+  if (body.length === 0 || (body.length === 1 && body[0] === 0)) return undefined;
+  const pad = body[0]! & 0x80 ? 1 : 0;
+  const out = Buffer.allocUnsafe(2 + pad + body.length);
+  out[0] = 0x02;
+  out[1] = pad + body.length;
+  if (pad) out[2] = 0;
+  body.copy(out, 2 + pad);
   return out;
+}
+
+/**
+ * ECDSA-Sig-Value DER from the TPM's (r, s). DER rather than ieee-p1363 because OpenSSL
+ * verifies it with less work per call, and it takes r and s of any length the TPM used.
+ */
+export function ecdsaDer(r: Buffer, s: Buffer, coordinateBytes: number): Buffer | undefined {
+  const ri = derInteger(r);
+  const si = derInteger(s);
+  // r and s are below the group order, so they never need more than its length (+1 sign byte).
+  if (!ri || !si || ri.length > coordinateBytes + 3 || si.length > coordinateBytes + 3) return undefined;
+  const len = ri.length + si.length;
+  const head = len < 0x80 ? Buffer.from([0x30, len]) : Buffer.from([0x30, 0x81, len]);
+  return Buffer.concat([head, ri, si], head.length + len);
 }
 
 /**
@@ -83,10 +100,8 @@ export function signatureMatches(key: SigningKey, sig: TpmtSignature, message: B
       return false;
     }
     if (key.kind !== 'ecc' || sig.sigAlg !== TPM_ALG.ECDSA) return false;
-    const r = fixedLength(sig.r, key.coordinateBytes);
-    const s = fixedLength(sig.s, key.coordinateBytes);
-    if (!r || !s) return false;
-    return cryptoVerify(h.name, message, { key: key.key, dsaEncoding: 'ieee-p1363' }, Buffer.concat([r, s]));
+    const der = ecdsaDer(sig.r, sig.s, key.coordinateBytes);
+    return der !== undefined && cryptoVerify(h.name, message, key.key, der);
   } catch {
     // OpenSSL refuses some malformed inputs by throwing: for a verifier that is just "no".
     return false;
