@@ -150,7 +150,8 @@ export async function initCa(dir: string, opts: InitCaOptions = {}): Promise<Ini
 
   const present = exists(target);
   if (present && !statSync(target).isDirectory()) throw invalidInput(`${target} exists and is not a directory`);
-  if (present && caExists(target) && !opts.force) {
+  const hadCa = present && caExists(target);
+  if (hadCa && !opts.force) {
     throw new KeylimeError('conflict', `a CA already exists in ${target}; pass --force to replace it`, {
       details: { dir: target },
     });
@@ -206,7 +207,7 @@ export async function initCa(dir: string, opts: InitCaOptions = {}): Promise<Ini
   return {
     dir: target,
     files: files.map((f) => f.name),
-    replaced: present && Boolean(opts.force),
+    replaced: hadCa,
     caCertPem,
     serverCertPem: server.certPem,
     clientCertPem: client.certPem,
@@ -386,6 +387,7 @@ export interface TlsMaterial {
  * `client` for outgoing mTLS, or any name issued with `ca issue`.
  */
 export function readTlsMaterial(dir: string, name = 'server'): TlsMaterial {
+  if (!NAME.test(name)) throw invalidInput(`not a certificate name: ${JSON.stringify(name)}`);
   const target = resolve(dir);
   const f = leafFiles(name);
   const read = (file: string): string => {

@@ -1,6 +1,6 @@
 import forge from 'node-forge';
 import { isIP } from 'node:net';
-import { invalidInput } from '../errors.js';
+import { ParseError, invalidInput } from '../errors.js';
 
 /**
  * Thin Buffer-facing layer over node-forge's ASN.1 tools. forge works on "binary
@@ -23,7 +23,11 @@ export function encode(node: Asn1): Buffer {
 export function decode(der: Buffer): Asn1 {
   // @types/node-forge only knows the old boolean form of the options argument.
   const fromDer = asn1.fromDer as unknown as (bytes: string, options: object) => Asn1;
-  return fromDer(bin(der), { strict: true, parseAllBytes: true, decodeBitStrings: false });
+  try {
+    return fromDer(bin(der), { strict: true, parseAllBytes: true, decodeBitStrings: false });
+  } catch (e) {
+    throw new ParseError(`malformed DER: ${(e as Error).message}`);
+  }
 }
 
 export const seq = (...items: Asn1[]): Asn1 => asn1.create(UNIVERSAL, T.SEQUENCE, true, items);

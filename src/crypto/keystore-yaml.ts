@@ -67,64 +67,60 @@ function fail(line: number, message: string): never {
   throw new ParseError(`YAML line ${line}: ${message}`, undefined, { line });
 }
 
-function unquote(text: string, line: number): { value: string; rest: string } {
-  if (text.startsWith("'")) {
-    let out = '';
-    let i = 1;
-    for (;;) {
-      if (i >= text.length) fail(line, 'unterminated single-quoted string');
-      const c = text[i]!;
-      if (c === "'") {
-        if (text[i + 1] === "'") {
-          out += "'";
-          i += 2;
-          continue;
-        }
-        return { value: out, rest: text.slice(i + 1) };
-      }
-      out += c;
-      i++;
-    }
-  }
-  if (text.startsWith('"')) {
-    let out = '';
-    let i = 1;
-    for (;;) {
-      if (i >= text.length) fail(line, 'unterminated double-quoted string');
-      const c = text[i]!;
-      if (c === '"') return { value: out, rest: text.slice(i + 1) };
-      if (c !== '\\') {
-        out += c;
-        i++;
-        continue;
-      }
-      const e = text[i + 1];
-      const simple: Record<string, string> = { '\\': '\\', '"': '"', '/': '/', n: '\n', t: '\t', r: '\r', '0': '\0', ' ': ' ' };
-      if (e !== undefined && e in simple) {
-        out += simple[e];
+const ESCAPES: Record<string, string> = { '\\': '\\', '"': '"', '/': '/', n: '\n', t: '\t', r: '\r', '0': '\0', ' ': ' ' };
+
+/** A quoted scalar starting at `start`; `end` is the index just past its closing quote. */
+function unquote(text: string, start: number, line: number): { value: string; end: number } {
+  const quote = text[start];
+  const parts: string[] = [];
+  let i = start + 1;
+  for (;;) {
+    if (i >= text.length) fail(line, 'unterminated quoted string');
+    const c = text[i]!;
+    if (c === quote) {
+      if (quote === "'" && text[i + 1] === "'") {
+        parts.push("'");
         i += 2;
         continue;
       }
-      const width = e === 'x' ? 2 : e === 'u' ? 4 : e === 'U' ? 8 : 0;
-      const hex = text.slice(i + 2, i + 2 + width);
-      if (!width || !/^[0-9A-Fa-f]+$/.test(hex) || hex.length !== width) fail(line, 'bad escape in double-quoted string');
-      const cp = parseInt(hex, 16);
-      if (cp > 0x10ffff) fail(line, 'bad escape in double-quoted string');
-      out += String.fromCodePoint(cp);
-      i += 2 + width;
+      return { value: parts.join(''), end: i + 1 };
     }
+    if (quote === "'" || c !== '\\') {
+      parts.push(c);
+      i++;
+      continue;
+    }
+    const e = text[i + 1];
+    if (e !== undefined && e in ESCAPES) {
+      parts.push(ESCAPES[e]!);
+      i += 2;
+      continue;
+    }
+    const width = e === 'x' ? 2 : e === 'u' ? 4 : e === 'U' ? 8 : 0;
+    const hex = text.slice(i + 2, i + 2 + width);
+    if (!width || hex.length !== width || !/^[0-9A-Fa-f]+$/.test(hex)) fail(line, 'bad escape in double-quoted string');
+    const cp = parseInt(hex, 16);
+    if (cp > 0x10ffff) fail(line, 'bad escape in double-quoted string');
+    parts.push(String.fromCodePoint(cp));
+    i += 2 + width;
   }
-  fail(line, 'expected a quoted string');
+}
+
+/** Text up to a comment (" #"), without trailing blanks; a plain scan, no backtracking regex. */
+function stripComment(t: string): string {
+  const hash = t.search(/\s#/);
+  return (hash < 0 ? t : t.slice(0, hash)).trimEnd();
 }
 
 function parseScalar(text: string, line: number): YamlValue {
   const t = text.trim();
   if (t.startsWith("'") || t.startsWith('"')) {
-    const { value, rest } = unquote(t, line);
-    if (rest.trim() !== '' && !rest.trim().startsWith('#')) fail(line, 'text after a quoted string');
+    const { value, end } = unquote(t, 0, line);
+    const rest = t.slice(end).trim();
+    if (rest !== '' && !rest.startsWith('#')) fail(line, 'text after a quoted string');
     return value;
   }
-  const plain = t.replace(/\s+#.*$/, '');
+  const plain = stripComment(t);
   if (plain === '' || plain === '~' || /^(?:null|Null|NULL)$/.test(plain)) return null;
   if (/^(?:true|True|TRUE)$/.test(plain)) return true;
   if (/^(?:false|False|FALSE)$/.test(plain)) return false;
@@ -140,27 +136,31 @@ function parseScalar(text: string, line: number): YamlValue {
 }
 
 function parseFlowList(text: string, line: number): YamlValue[] {
-  const inner = text.trim();
-  if (!inner.endsWith(']')) fail(line, 'unterminated flow sequence');
-  let body = inner.slice(1, -1).trim();
+  const inner = stripComment(text.trim());
+  if (!inner.startsWith('[') || !inner.endsWith(']')) fail(line, 'unterminated flow sequence');
+  const last = inner.length - 1;
   const items: YamlValue[] = [];
-  while (body !== '') {
-    let item: YamlValue;
-    if (body.startsWith("'") || body.startsWith('"')) {
-      const { value, rest } = unquote(body, line);
-      item = value;
-      body = rest.trim();
+  const skipBlanks = (k: number) => {
+    while (k < last && (inner[k] === ' ' || inner[k] === '\t')) k++;
+    return k;
+  };
+  let i = skipBlanks(1);
+  while (i < last) {
+    if (inner[i] === "'" || inner[i] === '"') {
+      const q = unquote(inner, i, line);
+      if (q.end > last) fail(line, 'unterminated flow sequence');
+      items.push(q.value);
+      i = skipBlanks(q.end);
     } else {
-      const comma = body.indexOf(',');
-      const piece = comma < 0 ? body : body.slice(0, comma);
-      item = parseScalar(piece, line);
-      body = comma < 0 ? '' : body.slice(comma);
+      let comma = inner.indexOf(',', i);
+      if (comma < 0 || comma > last) comma = last;
+      items.push(parseScalar(inner.slice(i, comma), line));
+      i = comma;
     }
-    items.push(item);
-    if (body === '') break;
-    if (!body.startsWith(',')) fail(line, 'expected , in flow sequence');
-    body = body.slice(1).trim();
-    if (body === '') fail(line, 'trailing , in flow sequence');
+    if (i >= last) break;
+    if (inner[i] !== ',') fail(line, 'expected , in flow sequence');
+    i = skipBlanks(i + 1);
+    if (i >= last) fail(line, 'trailing , in flow sequence');
   }
   return items;
 }
@@ -188,10 +188,10 @@ export function parseYamlMapping(text: string): Map<string, YamlValue> {
     let key: string;
     let rest: string;
     if (line.startsWith("'") || line.startsWith('"')) {
-      const q = unquote(line, lineNo);
-      if (!q.rest.startsWith(':')) fail(lineNo, 'expected : after key');
+      const q = unquote(line, 0, lineNo);
+      if (line[q.end] !== ':') fail(lineNo, 'expected : after key');
       key = q.value;
-      rest = q.rest.slice(1);
+      rest = line.slice(q.end + 1);
     } else {
       const m = /^([^\s:#'"[\]{},&*!|>%@`-][^:]*?):(?:\s|$)(.*)$/.exec(line);
       if (!m) fail(lineNo, 'expected "key: value"');
@@ -231,8 +231,8 @@ export function parseYamlMapping(text: string): Map<string, YamlValue> {
     const literal = /^\|([-+]?)$/.exec(rest);
     if (literal) {
       const block = takeBlock();
-      const indent = block.length ? Math.min(...block.filter((l) => l.trim() !== '').map(indentOf)) : 0;
-      let body = block.map((l) => l.slice(indent)).join('\n');
+      const indent = block.reduce((m, l) => (l.trim() === '' ? m : Math.min(m, indentOf(l))), Infinity);
+      let body = block.map((l) => l.slice(Number.isFinite(indent) ? indent : 0)).join('\n');
       if (literal[1] !== '-' && block.length) body += '\n';
       map.set(key, body);
       continue;

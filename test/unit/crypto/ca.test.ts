@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -296,6 +297,55 @@ describe('issueCertificate', () => {
     await expect(issueCertificate(dir, { kind: 'bogus' as 'client', name: 'x' })).rejects.toMatchObject({ code: 'invalid_input' });
     await expect(issueCertificate(dir, { kind: 'server', name: 'x', hosts: ['a b'] })).rejects.toMatchObject({ code: 'invalid_input' });
     await expect(issueCertificate(join(dir, 'nope'), { kind: 'server', name: 'x' })).rejects.toMatchObject({ code: 'not_found' });
+  });
+});
+
+// A cv_ca as Keylime's own code makes it (ca_impl_openssl.mk_cacert + ca_util.write_private),
+// restated with the same libraries: cryptography for the certificate, PyYAML for private.yml.
+const PY_KEYLIME_CA = `
+import sys, os, base64, datetime, yaml
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+d = sys.argv[1]
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, 'US'), x509.NameAttribute(NameOID.COMMON_NAME, 'Keylime Certificate Authority'),
+  x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, 'MA'), x509.NameAttribute(NameOID.LOCALITY_NAME, 'Lexington'),
+  x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'Keylime'), x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, '53')])
+now = datetime.datetime.now(datetime.timezone.utc)
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(1)
+  .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
+  .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+  .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+  .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
+    key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False), True)
+  .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), False)
+  .sign(key, hashes.SHA256()))
+open(os.path.join(d, 'cacert.crt'), 'wb').write(cert.public_bytes(serialization.Encoding.PEM))
+priv = {'revoked_keys': [], 'ca': key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 'lastserial': 1}
+salt = base64.b64encode(os.urandom(32)).decode()
+k = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=salt.encode('utf-8'), iterations=100000).derive(b'default')
+iv = os.urandom(16)
+blob = base64.b64encode(iv + AESGCM(k).encrypt(iv, yaml.dump(priv, Dumper=yaml.SafeDumper).encode('utf-8'), None))
+open(os.path.join(d, 'private.yml'), 'w').write(yaml.dump({'salt': salt, 'priv': blob}, Dumper=yaml.SafeDumper))
+`;
+const pythonReady = spawnSync('python3', ['-c', 'import yaml, cryptography'], { encoding: 'utf8' }).status === 0;
+
+describe('a cv_ca made by Keylime', () => {
+  it.skipIf(!pythonReady)('is loaded, and certificates we issue from it verify against its cacert.crt', async () => {
+    const dir = join(freshRoot(), 'cv_ca');
+    mkdirSync(dir);
+    const py = spawnSync('python3', ['-c', PY_KEYLIME_CA, dir], { encoding: 'utf8' });
+    expect(py.stderr).toBe('');
+    const ca = await loadCa(dir);
+    expect(ca.keystore.entries.get('lastserial')).toBe(1);
+    const issued = await issueCertificate(dir, { kind: 'server', name: 'server' });
+    expect(issued.serial).toBe(2);
+    expect(openssl(['verify', '-CAfile', 'cacert.crt', '-purpose', 'sslserver', 'server-cert.crt'], dir).status).toBe(0);
+    expect(new X509Certificate(issued.certPem).issuer).toBe(ca.cert.subject);
   });
 });
 

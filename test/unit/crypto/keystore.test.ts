@@ -162,6 +162,28 @@ describe('keystore parsing never fails with anything but KeylimeError', () => {
     }
   });
 
+  it('pathological inputs finish quickly (no backtracking blow-ups, no stack overflows)', () => {
+    const big = 200_000;
+    const inputs = [
+      `a: x${' '.repeat(big)}y\n`,
+      `a: [${Array.from({ length: big / 4 }, (_, i) => i).join(', ')}]\n`,
+      `a: [${"'x', ".repeat(big / 5)}'y']\n`,
+      `a: |\n${'  line\n'.repeat(big / 2)}`,
+      `${'k'.repeat(big)}\n`,
+      `${' '.repeat(big)}-\n`,
+      `a: '${"''".repeat(big)}'\n`,
+      `a: "${'\\u00e9'.repeat(big / 6)}"\n`,
+      `a:${'\n- x'.repeat(big / 4)}\n`,
+    ];
+    for (const input of inputs) {
+      const t = performance.now();
+      onlyKeylimeErrors(() => parseYamlMapping(input));
+      expect(performance.now() - t).toBeLessThan(1500);
+    }
+    expect((parseYamlMapping(inputs[1]!).get('a') as number[]).length).toBe(big / 4);
+    expect(parseYamlMapping(inputs[6]!).get('a')).toBe("'".repeat(big));
+  });
+
   it('opening damaged files rejects with a KeylimeError', async () => {
     const ks = newKeystore();
     setKeystorePem(ks, 'ca', PEM);
