@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerDoctor } from './doctor.js';
 import { registerCa } from './ca.js';
 import { registerRegistrar } from './registrar.js';
+import { registerAgentCommand } from './agent.js';
 import { registerQuote } from './quote.js';
 
 /** One register function per command group; a group appears once it really works. */
@@ -9,5 +10,6 @@ export function registerCommands(program: Command): void {
   registerDoctor(program);
   registerCa(program);
   registerRegistrar(program);
+  registerAgentCommand(program);
   registerQuote(program);
 }
