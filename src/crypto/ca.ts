@@ -156,6 +156,13 @@ export async function initCa(dir: string, opts: InitCaOptions = {}): Promise<Ini
       details: { dir: target },
     });
   }
+  // Without --force, never drop key or certificate files that are not a CA of ours either.
+  const clobbered = present ? readdirSync(target).filter(replacedByInit) : [];
+  if (clobbered.length && !opts.force) {
+    throw new KeylimeError('conflict', `${target} holds ${clobbered.join(', ')}, which init would replace; pass --force to replace them`, {
+      details: { dir: target, files: clobbered },
+    });
+  }
 
   const [caKey, serverKey, clientKey] = await Promise.all([
     generateRsaKey(CA_DEFAULTS.bits),

@@ -177,6 +177,19 @@ describe('initCa', () => {
     expect(leftovers(root)).toEqual([]);
   });
 
+  it('without force leaves a directory with foreign key or certificate files alone', async () => {
+    const root = freshRoot();
+    const dir = join(root, 'cv_ca');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'payload-private.pem'), 'someone else\'s key');
+    writeFileSync(join(dir, 'readme.txt'), 'hello');
+    const before = snapshot(dir);
+    await expect(initCa(dir)).rejects.toMatchObject({ code: 'conflict', details: { files: ['payload-private.pem'] } });
+    expect(snapshot(dir)).toEqual(before);
+    await initCa(dir, { force: true });
+    expect(readdirSync(dir).sort()).toEqual([...LAYOUT, 'readme.txt'].sort());
+  });
+
   it('rejects a bad --host before creating anything', async () => {
     const root = freshRoot();
     await expect(initCa(join(root, 'cv_ca'), { hosts: ['not a host'] })).rejects.toMatchObject({ code: 'invalid_input' });
