@@ -150,7 +150,7 @@ const formatters: Record<number, Record<number, Formatter>> = {
     0x02: (d) => (need(d, 4), `Scsi(${hex(d.readUInt16LE(0))},${hex(d.readUInt16LE(2))})`),
     0x03: (d) => (need(d, 20), `Fibre(${hex(d.readBigUInt64LE(4))},${hex(d.readBigUInt64LE(12))})`),
     0x05: (d) => (need(d, 2), `USB(${hex(d[0]!)},${hex(d[1]!)})`),
-    0x08: (d) => (need(d, 1), `I2O(${hex(d.readUInt32LE(0))})`),
+    0x08: (d) => (need(d, 4), `I2O(${hex(d.readUInt32LE(0))})`),
     0x0a: (d) => vendor('VenMsg', d),
     0x0b: (d) => {
       need(d, 33);
@@ -168,7 +168,7 @@ const formatters: Record<number, Record<number, Formatter>> = {
       return `IPv4(${remote},${protocol === 6 ? 'TCP' : protocol === 17 ? 'UDP' : hex(protocol)},${dhcp ? 'DHCP' : 'Static'},${local}${extra})`;
     },
     0x0d: (d) => {
-      need(d, 37);
+      need(d, 38);
       const protocol = d.readUInt16LE(36);
       return `IPv6(${ipv6(d, 16)},${protocol === 6 ? 'TCP' : protocol === 17 ? 'UDP' : hex(protocol)},${ipv6(d, 0)})`;
     },

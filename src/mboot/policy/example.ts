@@ -188,7 +188,10 @@ function keySubset(allowed: SignatureSpec[], types: ReadonlySet<string>[], names
   return onLists(each(listCheck));
 }
 
-/** The keys include every refstate entry; `lists` is how many signature lists may carry them. */
+/**
+ * The keys include every refstate entry: in exactly one EFI_CERT_SHA256 list (Keylime), or
+ * across any number of X509/SHA256 lists (relaxed).
+ */
 function keySuperset(required: SignatureSpec[], relaxed: boolean): Check<VariableValue> {
   const need = new Set(required.map((s) => sigKey(s.owner, s.data)));
   const lacks = (lists: SignatureList[]) => {
@@ -249,7 +252,7 @@ function eventChecks(ref: ExampleRefstate, stash: Stash, relaxed: boolean): Map<
   if (relaxed) {
     // Never extended, so nothing to pin; the StartupLocality value already shapes PCR 0.
     for (let pcr = 0; pcr < 24; pcr++) set(pcr, 'EV_NO_ACTION', accept);
-    for (const t of RELAXED_PCR0_FIRMWARE) d.set(key(0, nameOf(t)), push(stash.platform_firmware_blobs));
+    for (const t of RELAXED_PCR0_FIRMWARE) d.set(key(0, eventTypeName(t)), push(stash.platform_firmware_blobs));
     set(1, 'EV_EFI_VARIABLE_DRIVER_CONFIG', accept);
   } else {
     set(0, 'EV_NO_ACTION', once(accept));
@@ -320,10 +323,6 @@ function eventChecks(ref: ExampleRefstate, stash: Stash, relaxed: boolean): Map<
   )));
   set(5, 'EV_EFI_GPT_EVENT', once(accept));
   return d;
-}
-
-function nameOf(type: number): string {
-  return eventTypeName(type);
 }
 
 function isFirmwareApp(e: LogEvent): boolean {

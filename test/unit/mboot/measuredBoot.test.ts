@@ -12,7 +12,7 @@ const bytes = builder.build();
 const log = parseEventLog(bytes);
 const refstate = createMbRefstate(log, { relaxed: true }).refstate;
 const expected = builder.expectedPcrs('sha256', 3);
-const quoted = (over: Record<number, string> = {}) => ({ ...Object.fromEntries(expected), ...over });
+const quoted = (over: Record<number, string> = {}): Record<number, string> => ({ ...Object.fromEntries(expected), ...over });
 
 describe('replayEventLog on a synthetic log', () => {
   it('matches the PCR values the builder computes, for each bank, PCR 0 seeded with the locality', () => {
