@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -107,5 +108,16 @@ describe('software MakeCredential activated by swtpm', () => {
     expect(ekPublicFromCertificate(cert).equals(fromTpm)).toBe(true);
     expect(publicKeyMatchesCertificate(parseTpm2bPublic(fromTpm), cert)).toBe(true);
     expect(publicKeyMatchesCertificate(parseTpm2bPublic(readFileSync(join(dir, 'ek-ecc.pub'))), cert)).toBe(false);
+  });
+
+  it('an ECC P-256 EK certificate rebuilds to the EK-low ECC template (made with openssl)', () => {
+    execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ec.key'], { cwd: dir });
+    execFileSync('openssl', ['req', '-new', '-x509', '-key', 'ec.key', '-subj', '/CN=ek', '-days', '1', '-out', 'ec.pem'], { cwd: dir });
+    const cert = new X509Certificate(readFileSync(join(dir, 'ec.pem')));
+    const ek = parseTpm2bPublic(ekPublicFromCertificate(cert));
+    expect(ek.kind).toBe('ecc');
+    expect(ek.area).toMatchObject({ type: 0x0023, nameAlg: 0x000b, objectAttributes: 0x000300b2, curveId: 0x0003, scheme: { alg: 0x0010 }, kdf: { alg: 0x0010 } });
+    expect(ek.area.symmetric).toEqual({ alg: 0x0006, keyBits: 128, mode: 0x0043 });
+    expect(publicKeyMatchesCertificate(ek, cert)).toBe(true);
   });
 });
