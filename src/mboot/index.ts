@@ -17,6 +17,7 @@ export { eventLogToJson, type EventLogJson } from './render.js';
 export { describeEvent, eventSubject } from './describe.js';
 export { formatEventLog, formatEvent, formatReplay } from './text.js';
 export { decodeDevicePath, isFirmwareVolumeApp } from './devicePath.js';
-export { formatGuid, Guids } from './guid.js';
+export { formatGuid, guidName, Guids } from './guid.js';
+export { certificateSummary, type CertificateSummary } from './certificate.js';
 export { EventType, eventTypeName } from './eventTypes.js';
 export type * from './types.js';
