@@ -4,6 +4,7 @@ import { registerCa } from './ca.js';
 import { registerRegistrar } from './registrar.js';
 import { registerAgentCommand } from './agent.js';
 import { registerQuote } from './quote.js';
+import { registerVerifier } from './verifier.js';
 
 /** One register function per command group; a group appears once it really works. */
 export function registerCommands(program: Command): void {
@@ -12,4 +13,5 @@ export function registerCommands(program: Command): void {
   registerRegistrar(program);
   registerAgentCommand(program);
   registerQuote(program);
+  registerVerifier(program);
 }

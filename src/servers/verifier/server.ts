@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_RETRY, type RetryPolicy } from '../../client/retry.js';
 import { caDir } from '../../config.js';
-import { caExists, initCa, readTlsMaterial } from '../../crypto/ca.js';
 import { silentLogger, type Logger } from '../../log.js';
+import { clientTlsMaterial, serverTlsMaterial } from '../http/ca-material.js';
 import { createServer, listen, MiB } from '../http/server.js';
 import { SERVER_API_VERSIONS, SERVER_CURRENT_VERSION } from '../http/versions.js';
 import { HttpAgentApi, type AgentApi, type AgentTls } from './agent-client.js';
@@ -39,9 +39,11 @@ export interface VerifierOptions {
   metricsPort?: number;
   /** Agents polled at once, at most (default 64). */
   concurrency?: number;
-  /** Server TLS (default: <dataDir>/cv_ca server certificate, created with the CA on first start). */
+  /** CA directory (default <dataDir>/cv_ca, created with its certificates on first start). */
+  certDir?: string;
+  /** Server TLS (default: the server certificate in certDir). */
   tls?: { cert: string; key: string; ca: string[] };
-  /** Client TLS towards agents and webhook (default: <dataDir>/cv_ca client certificate). */
+  /** Client TLS towards agents and webhook (default: the client certificate in certDir). */
   agentTls?: AgentTls;
   /** Evidence evaluators (IMA, measured boot); agents needing a missing one are refused. */
   evaluators?: EvidenceEvaluator[];
@@ -68,15 +70,10 @@ function versionInfo() {
   return { current_version: SERVER_CURRENT_VERSION, supported_versions: [...SERVER_API_VERSIONS] };
 }
 
-/** Server and agent-facing TLS from <dataDir>/cv_ca, creating the CA on first start (tls_dir=generate). */
-async function ensureCa(dataDir: string, host: string, log: Logger): Promise<{ server: { cert: string; key: string; ca: string[] }; client: AgentTls }> {
-  const dir = caDir(dataDir);
-  if (!caExists(dir)) {
-    const made = await initCa(dir, { hosts: [host] });
-    log.info('created the verifier CA and certificates', { dir: made.dir, files: made.files.length });
-  }
-  const server = readTlsMaterial(dir, 'server');
-  const client = readTlsMaterial(dir, 'client');
+/** Server and agent-facing TLS from a cv_ca directory, creating the CA on first start (tls_dir=generate). */
+async function caMaterial(dir: string, host: string, log: Logger): Promise<{ server: { cert: string; key: string; ca: string[] }; client: AgentTls }> {
+  const server = await serverTlsMaterial(dir, { hosts: [host], log });
+  const client = clientTlsMaterial(dir);
   return { server: { cert: server.cert, key: server.key, ca: [server.ca] }, client: { ca: [client.ca], cert: client.cert, key: client.key } };
 }
 
@@ -123,7 +120,7 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
   const retry = options.retry ?? DEFAULT_RETRY;
   const quoteIntervalSeconds = options.quoteIntervalSeconds ?? 2;
   const timeoutMs = options.requestTimeoutMs ?? 60_000;
-  const material = options.tls && options.agentTls ? undefined : await ensureCa(options.dataDir, options.host, log);
+  const material = options.tls && options.agentTls ? undefined : await caMaterial(options.certDir ?? caDir(options.dataDir), options.host, log);
   const serverTls = options.tls ?? material!.server;
   const agentTls = options.agentTls ?? material!.client;
 
