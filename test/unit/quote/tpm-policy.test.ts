@@ -146,7 +146,7 @@ describe('Python-compatible JSON', () => {
     );
     expect(pyJsonDumps({ context: 'PCRs are missing in quote', data: [4, 15] })).toBe('{"context": "PCRs are missing in quote", "data": [4, 15]}');
     expect(pyJsonDumps([1e-7, 0.5, 1e21, null, true, false, []])).toBe('[1e-07, 0.5, 1e+21, null, true, false, []]');
-    expect(pyJsonDumps(new Map([['b', 1], ['a', new Map()]]))).toBe('{"b": 1, "a": {}}');
+    expect(pyJsonDumps(new Map<string, unknown>([['b', 1], ['a', new Map()]]))).toBe('{"b": 1, "a": {}}');
   });
 
   it('parses keeping key order; a repeated key keeps its first place with the last value', () => {
