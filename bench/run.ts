@@ -4,6 +4,7 @@ import type { Figure } from './harness.js';
 const modules: Record<string, () => Promise<{ figures: Figure[] }>> = {
   'tpm': () => import('./tpm.bench.js'),
   'machines': () => import('./machines.bench.js'),
+  'ima': () => import('./ima.bench.js'),
   'quote': () => import('./quote.bench.js'),
   'ca': () => import('./ca.bench.js'),
   'mboot': () => import('./mboot.bench.js'),

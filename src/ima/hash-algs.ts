@@ -18,6 +18,11 @@ export function hashHex(alg: string, data: Uint8Array): string {
   return crypto.hash(alg, data, 'hex');
 }
 
+/** Digest as a latin1 ("binary") string, one char per byte: the cheapest form to write back into a Buffer. */
+export function hashBin(alg: string, data: Uint8Array): string {
+  return crypto.hash(alg, data, 'binary');
+}
+
 /** Digest bytes as a Buffer (slower than hashHex; use off the hot path). */
 export function hashBytes(alg: string, data: Uint8Array | string): Buffer {
   return crypto.createHash(alg).update(data).digest();

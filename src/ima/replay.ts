@@ -2,13 +2,16 @@
  * PCR 10 replay of an IMA measurement list with per-entry policy checks (spec §1.3,
  * §1.5, §1.7), incremental across polls through a JSON-serialisable state.
  *
- * Hot path: one parse (string slicing, no regex), template bytes written into a reused
- * buffer, node:crypto one-shot hashes with hex output, PCR values kept as hex strings.
+ * Hot path: one tokenisation (string slicing, no regex), template bytes written into a
+ * reused buffer, node:crypto one-shot hashes with string output (a Buffer result costs
+ * several times more for inputs this small), PCR values kept as latin1 strings, hex
+ * canonicalisation only when a fast comparison fails.
  */
 import { IMA_EVENT, imaEvent, type ImaEvent } from './events.js';
-import { isLineError, parseImaLine } from './entry.js';
-import { HASH_SIZES, hashHex, type HashAlg } from './hash-algs.js';
+import { isLineError, SeparatorScanner, tokenizeAt } from './entry.js';
+import { HASH_SIZES, hashBin, hashHex, type HashAlg } from './hash-algs.js';
 import { canonicalHex, pythonBytesRepr } from './hex.js';
+import { writeHex, writeLatin1 } from './fast-write.js';
 import type { ImaKeyring } from './keys.js';
 import { KeyringSet, type LearnedKeyrings } from './keyrings.js';
 import { emptyCompiledPolicy, type CompiledRuntimePolicy } from './policy.js';
@@ -104,10 +107,6 @@ export interface ImaReplayResult {
   logLength: number;
 }
 
-function splitLines(input: string | readonly string[]): readonly string[] {
-  return typeof input === 'string' ? input.split('\n') : input;
-}
-
 function stripNewlines(line: string): string {
   let a = 0;
   let b = line.length;
@@ -127,8 +126,6 @@ export function replayImaLog(input: string | readonly string[], options: ImaRepl
   const logAlg = policy.logHashAlg;
   const state = options.state ?? null;
   const startEntry = options.startEntry ?? state?.nextEntry ?? 0;
-  const lines = splitLines(input);
-  const fromArray = typeof input !== 'string';
 
   const quoted = options.quotedPcr10 == null ? null : canonicalHex(options.quotedPcr10);
   const checkPcr = options.quotedPcr10 != null;
@@ -138,67 +135,103 @@ export function replayImaLog(input: string | readonly string[], options: ImaRepl
   const failures: ImaEvent[] = [];
 
   const zeroLog = '00'.repeat(HASH_SIZES[logAlg]);
-  const ffBank = 'ff'.repeat(bankSize);
+  // PCR values live as latin1 strings (one char per byte): hashing to latin1 and writing
+  // latin1 back is the cheapest round trip node offers; hex only at the edges.
+  const ffBank = '\xff'.repeat(bankSize);
   const sameAlg = logAlg === bank;
   const extendBuf = Buffer.alloc(2 * bankSize);
+  const toBin = (hex: string) => Buffer.from(hex, 'hex').toString('latin1');
+  const toHex = (bin: string) => Buffer.from(bin, 'latin1').toString('hex');
 
-  let running = state?.pcr10 ?? '00'.repeat(bankSize);
-  let matchLine: number | null = checkPcr && running === quoted ? 0 : null;
+  let running = state?.pcr10 ? toBin(canonicalHex(state.pcr10) ?? '') : '\0'.repeat(bankSize);
+  const quotedBin = quoted === null ? null : toBin(quoted);
+  let matchLine: number | null = checkPcr && running === quotedBin ? 0 : null;
   let matchValue = running;
   let logLength = 0;
 
-  for (let i = 0; i < lines.length; i++) {
-    const line = fromArray ? stripNewlines(lines[i]!) : lines[i]!;
-    if (line === '') continue;
+  // Lines are walked in place (no split): a string input is one scanner over the text.
+  const textInput = typeof input === 'string' ? input : null;
+  const textScan = textInput === null ? null : new SeparatorScanner(textInput);
+  let pos = 0;
+  for (let i = 0; textInput === null ? i < (input as readonly string[]).length : pos <= textInput.length; i++) {
+    let scan: SeparatorScanner;
+    let start: number;
+    let end: number;
+    if (textInput !== null) {
+      const nl = textInput.indexOf('\n', pos);
+      end = nl < 0 ? textInput.length : nl;
+      start = pos;
+      pos = end + 1;
+      scan = textScan!;
+    } else {
+      const line = stripNewlines((input as readonly string[])[i]!);
+      scan = new SeparatorScanner(line);
+      start = 0;
+      end = line.length;
+    }
+    if (start === end) continue;
     logLength++;
-    const place = { line: i, entry: startEntry + i };
-    const parsed = parseImaLine(line);
-    if (isLineError(parsed)) {
-      failures.push(imaEvent(IMA_EVENT.parserEntry, { message: `Line was not parsable into a valid IMA entry: ${line}` }, place));
+    const e = tokenizeAt(scan, start, end);
+    let td = isLineError(e) ? null : encoder.encode(e);
+    if (!isLineError(e) && td === null) {
+      // Not plain hex: Python's fromhex may still accept it (whitespace between pairs).
+      const digest = canonicalHex(e.digest);
+      if (digest !== null) {
+        e.digest = digest;
+        td = encoder.encode(e);
+      }
+    }
+    let logHash = '';
+    if (td !== null && !isLineError(e)) {
+      logHash = hashHex(logAlg, td);
+      if (logHash !== e.templateHash) {
+        const column = canonicalHex(e.templateHash);
+        if (column === null) td = null;
+        else e.templateHash = column;
+      }
+    }
+    if (td === null || isLineError(e)) {
+      const line = scan.text.slice(start, end);
+      failures.push(imaEvent(IMA_EVENT.parserEntry, { message: `Line was not parsable into a valid IMA entry: ${line}` }, { line: i, entry: startEntry + i }));
       continue;
     }
-    const td = encoder.encode(parsed);
 
     // Violations log a zero template hash; the kernel extends all-ones instead.
-    const tomtou = parsed.templateHash === zeroLog;
-    let logHash = '';
-    let extend: string;
-    if (tomtou) extend = ffBank;
-    else {
-      logHash = hashHex(logAlg, td);
-      extend = sameAlg ? logHash : hashHex(bank, td);
-    }
-    extendBuf.write(running, 0, 'hex');
-    extendBuf.write(extend, bankSize, 'hex');
-    running = hashHex(bank, extendBuf);
-    if (matchLine === null && checkPcr && running === quoted) {
+    const tomtou = e.templateHash === zeroLog;
+    writeLatin1(extendBuf, running, 0);
+    if (tomtou) writeLatin1(extendBuf, ffBank, bankSize);
+    else if (sameAlg) writeHex(extendBuf, logHash, bankSize);
+    else writeLatin1(extendBuf, hashBin(bank, td), bankSize);
+    running = hashBin(bank, extendBuf);
+    if (matchLine === null && running === quotedBin) {
       matchLine = i + 1;
       matchValue = running;
     }
 
-    if (parsed.pcr !== '10') {
-      failures.push(imaEvent(IMA_EVENT.imaPcr, { message: 'IMA PCR is not the configured one', expected: '10', got: parsed.pcr, path: parsed.name }, { ...place, path: parsed.name }));
+    const name = e.name;
+    if (e.pcr !== '10') {
+      failures.push(imaEvent(IMA_EVENT.imaPcr, { message: 'IMA PCR is not the configured one', expected: '10', got: e.pcr, path: name }, { line: i, entry: startEntry + i, path: name }));
     }
     if (tomtou) {
-      if (options.reportTomtou) failures.push(imaEvent(IMA_EVENT.tomtou, { message: 'hash validation was skipped', path: parsed.name }, { ...place, path: parsed.name }));
+      if (options.reportTomtou) failures.push(imaEvent(IMA_EVENT.tomtou, { message: 'hash validation was skipped', path: name }, { line: i, entry: startEntry + i, path: name }));
       continue;
     }
-    if (logHash !== parsed.templateHash) {
+    if (logHash !== e.templateHash) {
       failures.push(
         imaEvent(
           IMA_EVENT.imaHash,
           {
             message: 'IMA template hash does not match the calculated hash.',
-            expected: pythonBytesRepr(Buffer.from(parsed.templateHash, 'hex')),
+            expected: pythonBytesRepr(Buffer.from(e.templateHash, 'hex')),
             got: pythonBytesRepr(td),
-            path: parsed.name,
+            path: name,
           },
-          { ...place, path: parsed.name },
+          { line: i, entry: startEntry + i, path: name },
         ),
       );
       continue;
     }
-    const ev = checker.check(parsed, place);
+    const ev = checker.check(e, i, startEntry + i);
     if (ev) failures.push(ev);
   }
 
@@ -210,7 +243,7 @@ export function replayImaLog(input: string | readonly string[], options: ImaRepl
   let newState: ImaAttestationState = { ...base, learnedKeyrings: keyrings.toLearned() };
   if (matchLine !== null && matchLine > 0) {
     newState.nextEntry = base.nextEntry + matchLine;
-    newState.pcr10 = matchValue;
+    newState.pcr10 = toHex(matchValue);
     newState.pcr10Bank = bank;
   }
 
@@ -232,5 +265,5 @@ export function replayImaLog(input: string | readonly string[], options: ImaRepl
   // Keylime resets all IMA progress on any event, so the next poll replays from entry 0.
   if (failures.length > 0) newState = resetImaState(newState);
 
-  return { ok: failures.length === 0, failures, newState, pcrMatchLine: matchLine, runningPcr10: running, logLength };
+  return { ok: failures.length === 0, failures, newState, pcrMatchLine: matchLine, runningPcr10: toHex(running), logLength };
 }

@@ -21,7 +21,13 @@ export class EntryPolicyChecker {
     this.bootAggregate = mergeBootAggregates(policy, bootAggregates);
   }
 
-  check(e: ImaEntry, place: EventPlace): ImaEvent | null {
+  /** `line`/`entry` locate the entry in events. */
+  check(e: ImaEntry, line: number, entry: number): ImaEvent | null {
+    const place: EventPlace = { line, entry };
+    return this.checkAt(e, place);
+  }
+
+  private checkAt(e: ImaEntry, place: EventPlace): ImaEvent | null {
     switch (e.template) {
       case 'ima':
       case 'ima-ng':
@@ -54,6 +60,12 @@ export class EntryPolicyChecker {
       return imaEvent(IMA_EVENT.notInAllowlist, { message: `File not found in allowlist: ${name}` }, { ...place, path: name });
     }
     if (accepted.includes(digest)) return null;
+    // The replay hands over the digest as logged; policies hold lowercase hex.
+    const lower = digest.toLowerCase();
+    if (lower !== digest) {
+      digest = lower;
+      if (accepted.includes(digest)) return null;
+    }
     return imaEvent(
       IMA_EVENT.runtimePolicyHash,
       { message: 'Hash not found in runtime policy', got: digest, expected: [...accepted], path: name },

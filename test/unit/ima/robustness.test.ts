@@ -105,6 +105,19 @@ describe('robustness: hostile measurement lists', () => {
     expect(() => replayImaLog(['\n\n', '10', 'x'.repeat(100_000)], { bank: 'sha256', quotedPcr10: 'ab', state: weird })).not.toThrow();
   });
 
+  it('stays linear on lines that lack separators (no quadratic rescans)', () => {
+    const noSpaces = 'x'.repeat(30) + '\n';
+    const noColons = `10 ${'ab'.repeat(20)} ima-ng ${'cd'.repeat(25)} /no/colon\n`;
+    for (const unit of [noSpaces, noColons]) {
+      const text = unit.repeat(100_000);
+      const t = performance.now();
+      const r = replayImaLog(text, { bank: 'sha1' });
+      expect(r.failures).toHaveLength(100_000);
+      // A quadratic scan of this input takes minutes; linear takes well under a second.
+      expect(performance.now() - t).toBeLessThan(4000);
+    }
+  });
+
   it('keys, signatures, verification-keys, policies and DSSE payloads fail only with typed errors', () => {
     const ring = new ImaKeyring();
     ring.add(crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey, 0x01020304);
