@@ -5,6 +5,7 @@ import { registerRegistrar } from './registrar.js';
 import { registerAgentCommand } from './agent.js';
 import { registerQuote } from './quote.js';
 import { registerVerifier } from './verifier.js';
+import { registerPolicy } from './policy.js';
 
 /** One register function per command group; a group appears once it really works. */
 export function registerCommands(program: Command): void {
@@ -14,4 +15,5 @@ export function registerCommands(program: Command): void {
   registerAgentCommand(program);
   registerQuote(program);
   registerVerifier(program);
+  registerPolicy(program);
 }
