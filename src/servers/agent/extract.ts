@@ -6,8 +6,9 @@
  * planted link can lead a write outside.
  */
 import { constants } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { lstat, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { KeylimeError } from '../../errors.js';
 import { readZipEntries, readZipEntryData, ZipError, type ZipEntry } from './zip.js';
 
 export interface ExtractLimits {
@@ -75,10 +76,15 @@ async function makeDirs(root: string, parts: string[], made: Set<string>): Promi
   for (const part of parts) {
     path = join(path, part);
     if (made.has(path)) continue;
-    // mkdir never follows a link at the leaf, and every parent is one of ours.
-    await mkdir(path, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EEXIST') throw e;
-    });
+    try {
+      await mkdir(path, { mode: 0o700 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // Something already there must be a real directory: a link would lead writes outside.
+      if (!(await lstat(path)).isDirectory()) {
+        throw new KeylimeError('conflict', `${path} exists and is not a directory; refusing to extract through it`);
+      }
+    }
     made.add(path);
   }
 }

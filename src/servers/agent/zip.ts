@@ -79,7 +79,8 @@ function findEndOfCentralDirectory(zip: Buffer): number {
   const lowest = Math.max(0, zip.length - EOCD_SIZE - MAX_COMMENT);
   for (let at = zip.length - EOCD_SIZE; at >= lowest; at--) {
     if (zip.readUInt32LE(at) !== EOCD_SIGNATURE) continue;
-    if (at + EOCD_SIZE + zip.readUInt16LE(at + 20) <= zip.length) return at;
+    // The comment must run exactly to the end: a signature inside a comment is not the record.
+    if (at + EOCD_SIZE + zip.readUInt16LE(at + 20) === zip.length) return at;
   }
   throw new ZipError('malformed', 'no end-of-central-directory record: not a zip archive, or truncated');
 }
