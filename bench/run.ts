@@ -3,6 +3,7 @@ import type { Figure } from './harness.js';
 /** Each entry loads one bench module lazily, so a prefix only pays for what it runs. */
 const modules: Record<string, () => Promise<{ figures: Figure[] }>> = {
   'tpm': () => import('./tpm.bench.js'),
+  'agent': () => import('./agent.bench.js'),
   'machines': () => import('./machines.bench.js'),
   'ima': () => import('./ima.bench.js'),
   'quote': () => import('./quote.bench.js'),
