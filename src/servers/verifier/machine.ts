@@ -144,7 +144,6 @@ export class AttestationMachine {
       if (task.kind === 'quote') await this.quote(id, loop, task.partial);
       else await this.deliverV(id, loop);
     } catch (e) {
-      this.d.metrics.polls.inc({ outcome: 'error' });
       this.d.log.error('attestation step failed', { agent: id, error: (e as Error)?.message ?? String(e) });
       if (this.current(id, loop)) await this.failInternal(id, loop, INTERNAL_EVENT.exception, `Unexpected exception: ${(e as Error)?.message ?? String(e)}`);
     }
@@ -225,22 +224,34 @@ export class AttestationMachine {
     });
     const finished = this.d.clock.now();
     this.d.metrics.pollSeconds.observe((finished - started) / 1000);
-    if (!(await this.stillMine(id, loop))) return;
+    if (!(await this.stillMine(id, loop))) {
+      this.d.metrics.polls.inc({ outcome: 'discarded' });
+      return;
+    }
     agent = this.d.store.get(id)!;
 
     if (RETRY_STATUSES.has(reply.status)) {
       this.d.metrics.polls.inc({ outcome: 'unreachable' });
       return this.retryQuote(id, loop, reply);
     }
+    if (reply.status !== 200) this.d.metrics.polls.inc({ outcome: 'error' });
     if (reply.status === 400 && reply.message.includes(VERSION_ERROR)) return this.renegotiate(id, loop, { kind: 'quote', partial: 0 });
     if (reply.status !== 200) {
-      this.d.metrics.polls.inc({ outcome: 'error' });
       return this.failInternal(id, loop, INTERNAL_EVENT.noQuote, `agent answered the quote request with HTTP ${reply.status}: ${reply.message}`);
     }
 
     this.d.store.touch(id, (a) => void (a.last_received_quote = seconds(finished)));
-    const round = await checkIntegrityRound({ evidence: { ...evidence, agent }, nonce, results: reply.results, ak: this.ak(agent), tpmPolicy: policy, evaluators });
-    if (!(await this.stillMine(id, loop))) return;
+    let round;
+    try {
+      round = await checkIntegrityRound({ evidence: { ...evidence, agent }, nonce, results: reply.results, ak: this.ak(agent), tpmPolicy: policy, evaluators });
+    } catch (e) {
+      this.d.metrics.polls.inc({ outcome: 'error' });
+      throw e;
+    }
+    if (!(await this.stillMine(id, loop))) {
+      this.d.metrics.polls.inc({ outcome: 'discarded' });
+      return;
+    }
     if (round.events.length > 0) {
       this.d.metrics.polls.inc({ outcome: 'fail' });
       return this.fail(id, loop, round.events, State.INVALID_QUOTE);

@@ -76,7 +76,7 @@ class Histogram {
   }
 }
 
-export type PollOutcome = 'pass' | 'fail' | 'unreachable' | 'error';
+export type PollOutcome = 'pass' | 'fail' | 'unreachable' | 'error' | 'discarded';
 
 export interface GaugeSample {
   labels: Labels;
@@ -89,7 +89,7 @@ export interface MetricsSnapshot {
 }
 
 export class VerifierMetrics {
-  readonly polls = new LabelledCounter('keylime_verifier_polls_total', 'Integrity quote requests completed, by outcome (pass, fail, unreachable, error).');
+  readonly polls = new LabelledCounter('keylime_verifier_polls_total', 'Integrity quote requests answered or given up, by outcome: pass, fail (attestation failure), unreachable (retried), error (unexpected answer), discarded (agent stopped or deleted meanwhile).');
   readonly attestations = new LabelledCounter('keylime_verifier_attestations_total', 'Quotes that verified and passed every policy.', false);
   readonly failures = new LabelledCounter('keylime_verifier_failure_events_total', 'Attestation failure events, by Keylime event id.');
   readonly vDeliveries = new LabelledCounter('keylime_verifier_v_deliveries_total', 'V keys delivered to agents (POST /keys/vkey answered 200).', false);
