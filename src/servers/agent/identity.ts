@@ -163,23 +163,20 @@ export async function bringUpTpm(
     });
   }
   const akReused = ak !== undefined;
-  if (!ak) {
-    ak = await tpm.createAk({ hashAlg: opts.hashAlg, signAlg: opts.signAlg, encAlg: opts.ekAlg });
-    const data: AgentData = {
-      version: 1,
-      agent_id: agentId,
-      ek_alg: opts.ekAlg,
-      ek_name: ekName,
-      hash_alg: opts.hashAlg,
-      sign_alg: opts.signAlg,
-      ak_public: ak.akPublic.toString('base64'),
-      ak_private: ak.akPrivate.toString('base64'),
-      ak_name: ak.akName.toString('hex'),
-    };
-    writeFileAtomic(dataPath, JSON.stringify(data, null, 2) + '\n', SECRET_MODE);
-    log.info('created a new AK', { name: data.ak_name, persistent_handle: ak.persistentHandle });
-  } else {
-    log.info('reusing the stored AK', { name: ak.akName.toString('hex'), persistent_handle: ak.persistentHandle });
-  }
+  if (!ak) ak = await tpm.createAk({ hashAlg: opts.hashAlg, signAlg: opts.signAlg, encAlg: opts.ekAlg });
+  const handle = ak.persistentHandle === null ? 'none (transient)' : `0x${ak.persistentHandle.toString(16)}`;
+  log.info(akReused ? 'reusing the stored AK' : 'created a new AK', { name: ak.akName.toString('hex'), persistent_handle: handle });
+  const data: AgentData = {
+    version: 1,
+    agent_id: agentId,
+    ek_alg: opts.ekAlg,
+    ek_name: ekName,
+    hash_alg: opts.hashAlg,
+    sign_alg: opts.signAlg,
+    ak_public: ak.akPublic.toString('base64'),
+    ak_private: ak.akPrivate.toString('base64'),
+    ak_name: ak.akName.toString('hex'),
+  };
+  if (!akReused || stored?.agent_id !== agentId) writeFileAtomic(dataPath, JSON.stringify(data, null, 2) + '\n', SECRET_MODE);
   return { agentId, ekAlg: opts.ekAlg, ekPublic: ek.ekPublic, ekCert, ak, hashAlg: opts.hashAlg, signAlg: opts.signAlg, akReused };
 }

@@ -5,7 +5,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { parseHostPort } from '../../config.js';
 import type { Sleep } from '../../client/retry.js';
@@ -137,7 +137,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const hashAlg = options.hashAlg ?? 'sha256';
   const encAlg = options.encAlg ?? 'rsa';
   const signAlg = options.signAlg ?? (encAlg === 'rsa' ? 'rsassa' : 'ecdsa');
-  const dataDir = options.dataDir;
+  // Absolute: tpm2-tools run with the TPM directory as cwd and get paths under it.
+  const dataDir = resolve(options.dataDir);
   const contactIp = options.contactIp ?? defaultContactIp(host);
 
   ensurePrivateDir(dataDir);

@@ -1,10 +1,11 @@
-import { constants, createCipheriv, createHash, createHmac, publicEncrypt, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { constants, createCipheriv, createHash, createHmac, generateKeyPairSync, publicEncrypt, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpClient } from '../../../src/client/http.js';
 import { replayImaLog, templateData, type ImaEntry } from '../../../src/ima/index.js';
-import { expectedDataPcr, verifyQuote } from '../../../src/quote/index.js';
+import { expectedDataPcr, verifyQuote, type ClockInfo } from '../../../src/quote/index.js';
 import { startAgent, type RunningAgent } from '../../../src/servers/agent/index.js';
 import { makeTestPki } from '../../support/certs.js';
 import { startHarness, type AgentHarness } from './harness.js';
@@ -46,6 +47,7 @@ describe('agent on a real swtpm, enrolled with our registrar', () => {
   let api: HttpClient;
   let imaFile: string;
   let eventLogFile: string;
+  let clock: ClockInfo | undefined;
   const imaLines = ['/usr/bin/bash', '/usr/lib/libc.so.6', '/etc/ld.so.cache'].map(imaLine);
 
   beforeAll(async () => {
@@ -84,6 +86,11 @@ describe('agent on a real swtpm, enrolled with our registrar', () => {
     const dir = h.agentOptions().dataDir;
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     for (const f of ['payload-private.pem', 'server-private.pem', 'agent_data.json']) expect(statSync(join(dir, f)).mode & 0o777, f).toBe(0o600);
+    const cert = new X509Certificate(agent.mtlsCertPem);
+    expect(cert.subject).toBe(`CN=${ID}`);
+    expect(cert.verify(cert.publicKey)).toBe(true);
+    expect(cert.subjectAltName).toBe('DNS:localhost, DNS:localhost.domain, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1');
+    expect(readFileSync(join(dir, 'server-cert.crt'), 'utf8')).toBe(agent.mtlsCertPem);
     const data = JSON.parse(readFileSync(join(dir, 'agent_data.json'), 'utf8'));
     expect(data).toMatchObject({ version: 1, agent_id: ID, ek_alg: 'rsa', hash_alg: 'sha256', sign_alg: 'rsassa', ak_public: agent.akPublic.toString('base64') });
   });
@@ -110,8 +117,11 @@ describe('agent on a real swtpm, enrolled with our registrar', () => {
     const res = r.body!.results;
     expect(res).toMatchObject({ hash_alg: 'sha256', enc_alg: 'rsa', sign_alg: 'rsassa', pubkey: agent.nkPublicPem });
     expect(res.pubkey).toMatch(/^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n$/);
-    const verdict = verifyQuote({ quote: res.quote!, ak: agent.akPublic, nonce, hashAlg: 'sha256', dataPubkeyPem: res.pubkey!, skipClockCheck: true });
+    // Clock checked from Keylime's initial state: safe flag set, clock running.
+    const verdict = verifyQuote({ quote: res.quote!, ak: agent.akPublic, nonce, hashAlg: 'sha256', dataPubkeyPem: res.pubkey! });
     expect(verdict.failures).toEqual([]);
+    expect(verdict.attest.clockInfo.safe).toBe(1);
+    clock = verdict.clock;
     expect(Object.keys(verdict.pcrs)).toEqual(['16']);
     expect(verdict.pcrs[16]).toBe(expectedDataPcr(agent.nkPublicPem, 'sha256'));
     // Another nonce is not this quote's.
@@ -127,8 +137,9 @@ describe('agent on a real swtpm, enrolled with our registrar', () => {
     expect(res.ima_measurement_list).toBe(imaLines.map((l) => l.line).join(''));
     expect(res.ima_measurement_list_entry).toBe(0);
     expect(res).not.toHaveProperty('mb_measurement_list');
-    const verdict = verifyQuote({ quote: res.quote as string, ak: agent.akPublic, nonce, hashAlg: 'sha256', dataPubkeyPem: agent.nkPublicPem, skipClockCheck: true });
+    const verdict = verifyQuote({ quote: res.quote as string, ak: agent.akPublic, nonce, hashAlg: 'sha256', dataPubkeyPem: agent.nkPublicPem, lastClock: clock });
     expect(verdict.failures).toEqual([]);
+    expect(verdict.clock.clock).toBeGreaterThan(clock!.clock);
     expect(Object.keys(verdict.pcrs).map(Number)).toEqual([10, 15, 16, 22]);
     const replay = replayImaLog(res.ima_measurement_list as string, { bank: 'sha256', quotedPcr10: verdict.pcrs[10] });
     expect(replay.pcrMatchLine).toBe(3);
@@ -288,5 +299,70 @@ describe('agent on a real swtpm, enrolled with our registrar', () => {
     await expect(foreign.get('/v2.1/keys/pubkey')).rejects.toMatchObject({ code: 'unreachable' });
     // The right certificate still works.
     expect((await api.get('/v2.1/keys/pubkey')).status).toBe(200);
+  });
+});
+
+describe('agent with payload scripts and a revocation action enabled', () => {
+  let h: AgentHarness;
+  let agent: RunningAgent;
+  let api: HttpClient;
+  let notifierKey: string;
+  let notifierCert: string;
+  const actionOutput = () => join(h.dir, 'revoked.json');
+
+  beforeAll(async () => {
+    h = await startHarness({ swtpm: { ekCert: false } });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'rn.key', '-out', 'rn.crt', '-days', '2', '-subj', '/CN=RevocationNotifier'], { cwd: h.dir, stdio: 'pipe' });
+    notifierKey = readFileSync(join(h.dir, 'rn.key'), 'utf8');
+    notifierCert = readFileSync(join(h.dir, 'rn.crt'), 'utf8');
+    const action = join(h.dir, 'on-revocation.sh');
+    writeFileSync(action, `#!/bin/sh\ncp "$1" ${actionOutput()}\n`, { mode: 0o755 });
+    agent = await startAgent(h.agentOptions({ enablePayloadScript: true, revocationAction: action }));
+    api = h.clientFor(agent);
+  });
+  afterAll(async () => {
+    await agent?.close();
+    await h?.close();
+  });
+
+  const notification = (msg: string, key = notifierKey) => ({
+    msg,
+    signature: sign('sha256', Buffer.from(msg), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_MAX_SIGN }).toString('base64'),
+  });
+
+  it('ignores a revocation notification before a payload brought the RevocationNotifier certificate', async () => {
+    const r = await api.post('/v2.1/notifications/revocation', notification('{"type":"revocation"}'));
+    expect(r.body).toEqual({ code: 200, status: 'Success', results: {} });
+    await agent.idle();
+    expect(agent.lastRevocation).toEqual({ ok: true, value: { status: 'no-certificate' } });
+  });
+
+  it('runs autorun.sh from the payload in unzipped/ with AGENT_UUID', async () => {
+    const s = splitKey(ID);
+    const zip = buildZip([
+      { name: 'RevocationNotifier-cert.crt', data: Buffer.from(notifierCert) },
+      { name: 'autorun.sh', data: Buffer.from('#!/bin/sh\necho "$AGENT_UUID" > ran.txt\n') },
+    ]);
+    await api.post('/v2.2/keys/vkey', { encrypted_key: wrap(agent, s.v) });
+    await api.post('/v2.2/keys/ukey', { auth_tag: s.authTag, encrypted_key: wrap(agent, s.u), payload: encryptPayload(s.k, zip) });
+    await agent.idle();
+    expect(agent.lastPayload).toMatchObject({ ok: true, value: { scriptExitCode: 0 } });
+    expect(readFileSync(join(h.agentOptions().dataDir, 'secure', 'unzipped', 'ran.txt'), 'utf8')).toBe(`${ID}\n`);
+  });
+
+  it('verifies notifications with that certificate and runs the action only for valid ones', async () => {
+    const msg = JSON.stringify({ type: 'revocation', agent_id: 'other-agent', event_id: 'pcr_validation.invalid_pcr_15' });
+    const stranger = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    await api.post('/v2.2/notifications/revocation', notification(msg, stranger));
+    await agent.idle();
+    expect(agent.lastRevocation).toMatchObject({ ok: true, value: { status: 'bad-signature' } });
+    expect(existsSync(actionOutput())).toBe(false);
+
+    await api.post('/v2.2/notifications/revocation', notification(msg));
+    await agent.idle();
+    expect(agent.lastRevocation).toMatchObject({ ok: true, value: { status: 'accepted', actionExitCode: 0 } });
+    expect(readFileSync(actionOutput(), 'utf8')).toBe(msg);
+    const bad = await api.post('/v2.2/notifications/revocation', { msg });
+    expect(bad.body).toEqual({ code: 400, status: "Missing or non-string field 'signature' in request body", results: {} });
   });
 });

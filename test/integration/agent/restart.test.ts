@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +57,24 @@ describe('agent restarts and TPM resets (persistent AK)', () => {
       await quoteVerifies(h.clientFor(second), second, 'afterRestart');
     } finally {
       await second.close();
+    }
+  });
+
+  it('makes a new certificate (same key) when the contact address changes, and registers the new address', async () => {
+    const before = await startAgent(h.agentOptions());
+    const oldCert = new X509Certificate(before.mtlsCertPem);
+    const count = await regcount(h, before.agentId);
+    await before.close();
+    const moved = await startAgent(h.agentOptions({ contactIp: '192.0.2.7', contactPort: 19002 }));
+    try {
+      const cert = new X509Certificate(moved.mtlsCertPem);
+      expect(cert.checkIP('192.0.2.7')).toBe('192.0.2.7');
+      expect(cert.publicKey.export({ type: 'spki', format: 'pem' })).toBe(oldCert.publicKey.export({ type: 'spki', format: 'pem' }));
+      expect(cert.serialNumber).not.toBe(oldCert.serialNumber);
+      const got = await h.registrarTenant.get<Record<string, unknown>>(`/v2.1/agents/${moved.agentId}`);
+      expect(got.body!.results).toMatchObject({ ip: '192.0.2.7', port: 19002, mtls_cert: moved.mtlsCertPem, regcount: count + 1 });
+    } finally {
+      await moved.close();
     }
   });
 
