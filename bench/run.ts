@@ -9,6 +9,7 @@ const modules: Record<string, () => Promise<{ figures: Figure[] }>> = {
   'quote': () => import('./quote.bench.js'),
   'ca': () => import('./ca.bench.js'),
   'mboot': () => import('./mboot.bench.js'),
+  'verifier': () => import('./verifier.bench.js'),
 };
 
 async function main(): Promise<void> {

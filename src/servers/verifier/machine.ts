@@ -37,8 +37,8 @@ export interface MachineDeps {
   store: VerifierStore;
   api: AgentApi;
   clock: Clock;
-  /** 20 random [A-Za-z0-9] characters per quote. */
-  nonce: () => string;
+  /** 20 random [A-Za-z0-9] characters per quote (the agent id lets tests and benches be deterministic). */
+  nonce: (agentId: string) => string;
   severity: SeverityPolicy;
   evaluators: readonly EvidenceEvaluator[];
   revocation: RevocationSink;
@@ -214,7 +214,7 @@ export class AttestationMachine {
     const evaluators = this.d.evaluators.filter((e) => e.required(evidence));
     const ima = evaluators.find((e) => e.nextImaEntry);
     const policy = this.tpmPolicy(agent);
-    const nonce = this.d.nonce();
+    const nonce = this.d.nonce(id);
     const started = this.d.clock.now();
     const reply = await this.d.api.getIntegrityQuote(agent, agent.supported_version, {
       nonce,

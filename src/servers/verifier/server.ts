@@ -50,7 +50,7 @@ export interface VerifierOptions {
   logger?: Logger;
   /** Injected in tests. */
   clock?: Clock;
-  nonce?: () => string;
+  nonce?: (agentId: string) => string;
   agentApi?: AgentApi;
 }
 
@@ -148,7 +148,7 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
     store,
     api,
     clock,
-    nonce: options.nonce ?? randomNonce,
+    nonce: options.nonce ?? (() => randomNonce()),
     severity,
     evaluators,
     revocation: notifier,
