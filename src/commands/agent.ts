@@ -61,7 +61,12 @@ export function registerAgentCommand(program: Command): void {
       action(async (flags: AgentFlags) => {
         const log = serverLogger('agent', flags.logJson);
         const encAlg: EkAlg = assertEkAlg(flags.encAlg);
-        const running = await startAgent({
+        // Registration may wait minutes for the registrar; SIGTERM then stops it cleanly too.
+        const early = new AbortController();
+        const stopEarly = () => early.abort();
+        process.once('SIGTERM', stopEarly);
+        process.once('SIGINT', stopEarly);
+        const starting = startAgent({
           uuid: flags.uuid,
           dataDir: resolveDataDir(flags.dataDir),
           host: flags.host,
@@ -78,8 +83,25 @@ export function registerAgentCommand(program: Command): void {
           eventLog: flags.eventLog,
           enablePayloadScript: Boolean(flags.enablePayloadScript),
           revocationAction: flags.revocationAction,
+          signal: early.signal,
           logger: log,
         });
+        let running: Awaited<typeof starting>;
+        try {
+          running = await starting;
+        } catch (e) {
+          if (!early.signal.aborted) throw e;
+          log.info('stopped before registration finished');
+          return 0;
+        } finally {
+          process.off('SIGTERM', stopEarly);
+          process.off('SIGINT', stopEarly);
+        }
+        if (early.signal.aborted) {
+          log.info('stopping', { signal: 'received during start-up' });
+          await running.close();
+          return 0;
+        }
         log.info('agent ready', { agent_id: running.agentId, port: running.port, registrar_version: running.registrarVersion });
         return runUntilSignal(log, () => running.close());
       }),

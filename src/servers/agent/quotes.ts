@@ -119,6 +119,19 @@ export class QuoteService {
     return results;
   }
 
+  /**
+   * One identity quote at start-up: a bank the TPM does not have or an AK that cannot sign
+   * fails here, with the TPM's reason, instead of on the verifier's first poll.
+   */
+  async selfTest(): Promise<void> {
+    try {
+      await this.opts.tpm.quoteWithDataPcr({ nonce: 'startup', bank: this.opts.hashAlg, pcrs: [], dataDigest: this.dataDigest });
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      throw new KeylimeError('tpm', `the TPM cannot produce a ${this.opts.hashAlg} quote with this AK: ${reason}`, { cause: e });
+    }
+  }
+
   private common(quote: string): Record<string, unknown> {
     return { quote, hash_alg: this.opts.hashAlg, enc_alg: this.opts.encAlg, sign_alg: this.opts.signAlg };
   }

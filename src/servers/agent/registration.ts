@@ -42,6 +42,8 @@ export interface RegistrationOptions {
   log: Logger;
   /** API versions this agent may speak to the registrar, oldest first. */
   versions?: readonly string[];
+  /** Aborting stops the retries (SIGTERM while waiting for the registrar). */
+  signal?: AbortSignal;
 }
 
 export interface Registration {
@@ -119,6 +121,23 @@ async function attempt(client: HttpClient, opts: RegistrationOptions): Promise<s
   throw new KeylimeError('unreachable', 'the registrar accepted none of our API versions');
 }
 
+function abortable(wait: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return wait;
+  const stopped = () => new KeylimeError('internal', 'registration stopped', { details: { aborted: true } });
+  if (signal.aborted) return Promise.reject(stopped());
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(stopped());
+    signal.addEventListener('abort', onAbort, { once: true });
+    wait.then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      reject,
+    );
+  });
+}
+
 /** Registers and activates, retrying as the Rust agent does; throws when it gives up or is refused. */
 export async function registerAndActivate(opts: RegistrationOptions): Promise<Registration> {
   const backoff = opts.backoff ?? DEFAULT_REGISTRATION_BACKOFF;
@@ -135,10 +154,10 @@ export async function registerAndActivate(opts: RegistrationOptions): Promise<Re
         opts.log.info('agent activated at the registrar', { agent_id: opts.identity.agentId, registrar_version: version, attempts: n });
         return { version, attempts: n };
       } catch (e) {
-        if (e instanceof Refused || !(e instanceof KeylimeError) || n > backoff.maxRetries) throw e;
+        if (e instanceof Refused || !(e instanceof KeylimeError) || n > backoff.maxRetries || opts.signal?.aborted) throw e;
         const delay = Math.min(backoff.initialDelayMs * 2 ** (n - 1), backoff.maxDelayMs);
         opts.log.warn('registration failed; retrying', { error: e.message, attempt: n, retry_in_ms: delay });
-        await sleep(delay);
+        await abortable(sleep(delay), opts.signal);
       }
     }
   } finally {

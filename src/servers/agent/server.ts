@@ -67,6 +67,8 @@ export interface AgentOptions {
   akHandle?: number | null;
   registrationBackoff?: RegistrationBackoff;
   sleep?: Sleep;
+  /** Aborting stops registration retries; startAgent then rejects and leaves nothing listening. */
+  signal?: AbortSignal;
   logger?: Logger;
 }
 
@@ -164,6 +166,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     eventLogPath: eventLogPath ?? undefined,
     log: agentLog,
   });
+  await quotes.selfTest();
   const keys = new BootstrapKeys(agentId);
   const background = new Background();
   const payloadQueue = new SerialQueue();
@@ -259,6 +262,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       activate: (blob) => tpm.activateCredential(blob),
       backoff: options.registrationBackoff,
       sleep: options.sleep,
+      signal: options.signal,
       log: agentLog,
     });
     registrarVersion = registration.version;

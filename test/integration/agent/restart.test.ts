@@ -183,3 +183,21 @@ describe('agent with --uuid hash_ek and an ECC EK/AK', () => {
     }
   });
 });
+
+describe('agent on a TPM without the configured PCR bank', () => {
+  let h: AgentHarness;
+  beforeAll(async () => {
+    h = await startHarness({ swtpm: { ekCert: false, pcrBanks: 'sha1' } });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('fails at start with the reason instead of on the first poll, and never registers', async () => {
+    await expect(startAgent(h.agentOptions({ hashAlg: 'sha256' }))).rejects.toMatchObject({
+      code: 'tpm',
+      message: expect.stringContaining('the TPM cannot produce a sha256 quote with this AK'),
+    });
+    expect((await h.registrarTenant.get('/v2.1/agents/')).body!.results).toEqual({ uuids: [] });
+  });
+});

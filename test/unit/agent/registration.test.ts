@@ -157,4 +157,21 @@ describe('registration with the registrar', () => {
     ).rejects.toMatchObject({ code: 'unreachable' });
     expect(sleeps).toEqual([1, 2]);
   });
+
+  it('stops waiting between retries when aborted', async () => {
+    const port = await freePort();
+    const controller = new AbortController();
+    const started = Date.now();
+    const run = registerAndActivate({
+      registrarUrl: `http://127.0.0.1:${port}`,
+      identity,
+      activate: async () => secret,
+      backoff: { initialDelayMs: 60_000, maxRetries: 5, maxDelayMs: 60_000 },
+      signal: controller.signal,
+      log: silentLogger,
+    });
+    setTimeout(() => controller.abort(), 100);
+    await expect(run).rejects.toThrow('registration stopped');
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
 });
