@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { DEFAULT_PORTS, resolveDataDir } from '../config.js';
+import { MB_POLICY_NAMES } from '../mboot/index.js';
 import { startVerifier } from '../servers/verifier/server.js';
 import type { RevocationTarget } from '../servers/verifier/revocation.js';
 import { SeverityPolicy } from '../servers/verifier/severity.js';
@@ -24,6 +25,9 @@ interface VerifierFlags {
   revocationNotify?: RevocationTarget[];
   metricsPort?: number;
   concurrency: number;
+  measuredBootPolicy: string;
+  measuredBootEvaluate: 'once' | 'always';
+  ignoreTomtouErrors?: boolean;
 }
 
 function seconds(flag: string): (value: string) => number {
@@ -76,6 +80,9 @@ export function registerVerifier(program: Command): void {
     .addOption(new Option('--webhook <url>', 'POST revocation notifications to this URL too').env('KEYLIME_TS_WEBHOOK'))
     .addOption(new Option('--revocation-notify <targets>', 'where revocation notifications go: agent, webhook or agent,webhook (default: agent, plus webhook when --webhook is set)').env('KEYLIME_TS_REVOCATION_NOTIFY').argParser(notifyTargets))
     .addOption(new Option('--metrics-port <port>', 'also serve GET /metrics as plain HTTP on --host:<port>').env('KEYLIME_TS_METRICS_PORT').argParser(parsePort))
+    .addOption(new Option('--measured-boot-policy <engine>', 'measured boot policy engine that agents\' mb_policy refstates feed').env('KEYLIME_TS_MEASURED_BOOT_POLICY').choices(MB_POLICY_NAMES).default('accept-all'))
+    .addOption(new Option('--measured-boot-evaluate <when>', 'evaluate the measured boot policy on the first attestation only, or on every one').env('KEYLIME_TS_MEASURED_BOOT_EVALUATE').choices(['once', 'always']).default('once'))
+    .addOption(new Option('--ignore-tomtou-errors', 'Keylime\'s ignore_tomtou_errors (sic): report IMA time-of-measure/time-of-use entries as failures').env('KEYLIME_TS_IGNORE_TOMTOU_ERRORS'))
     .addOption(new Option('--concurrency <n>', 'agents polled at the same time, at most').env('KEYLIME_TS_CONCURRENCY').default(64).argParser(count('--concurrency', 1)))
     .addHelpText(
       'after',
@@ -114,6 +121,9 @@ export function registerVerifier(program: Command): void {
           revocation: { targets, webhookUrl: flags.webhook },
           metricsPort: flags.metricsPort,
           concurrency: flags.concurrency,
+          measuredBootPolicyName: flags.measuredBootPolicy,
+          measuredBootEvaluate: flags.measuredBootEvaluate,
+          ignoreTomtouErrors: Boolean(flags.ignoreTomtouErrors),
           logger: log,
         });
         return runUntilSignal(log, () => running.close());

@@ -7,6 +7,7 @@
  */
 import { constants, createHash, generateKeyPairSync, privateDecrypt, type KeyObject } from 'node:crypto';
 import type { ClockInfo } from '../../src/quote/attest.js';
+import { templateData, type ImaEntry } from '../../src/ima/index.js';
 import { parseTpm2bPublic } from '../../src/quote/public.js';
 import { signSoftwareQuote, softwareAkPublic } from '../../src/quote/synthetic.js';
 
@@ -14,6 +15,7 @@ export interface SoftQuoteRequest {
   nonce: string;
   mask: string;
   partial: 0 | 1;
+  imaMlEntry?: number;
 }
 
 const keyCache: KeyObject[][] = [];
@@ -42,6 +44,11 @@ export class SoftAgent {
   readonly vkeys: Buffer[] = [];
   /** What goes into PCR 16 (default: the NK PEM); a test sets another text to break the binding. */
   boundPem: string | undefined;
+  /** The IMA ASCII measurement list, one line per measured file. */
+  readonly imaLines: string[] = [];
+  /** The UEFI event log (sent as mb_measurement_list when PCR 0 is quoted). */
+  eventLog: Buffer | undefined;
+  boottime = 1_700_000_000;
   /** Returns pubkey even for partial=1 (some agents do). */
   ignorePartial = false;
   private readonly qualifiedSigner: Buffer;
@@ -62,6 +69,15 @@ export class SoftAgent {
     this.pcrs.set(pcr, createHash('sha256').update(this.pcrs.get(pcr)!).update(digest).digest());
   }
 
+  /** What the kernel does when IMA measures a file (ima-ng, sha256 file digest): log line + PCR 10 extend. */
+  measure(path: string, content = path): void {
+    const digest = createHash('sha256').update(content).digest('hex');
+    const entry: ImaEntry = { pcr: '10', templateHash: '', template: 'ima-ng', digestAlg: 'sha256', digest, name: path, signature: '', buffer: '' };
+    const data = templateData(entry);
+    this.imaLines.push(`10 ${createHash('sha1').update(data).digest('hex')} ima-ng sha256:${digest} ${path}\n`);
+    this.extend(10, createHash('sha256').update(data).digest());
+  }
+
   /** The agent's PCR 16 handling before each quote: reset, then extend with H(NK PEM). */
   private bindNk(): void {
     this.pcrs.set(16, Buffer.alloc(32));
@@ -78,6 +94,14 @@ export class SoftAgent {
     const q = signSoftwareQuote({ privateKey: this.akPrivate, hashAlg: 'sha256', nonce: req.nonce, pcrs: selected, clock: this.clock, qualifiedSigner: this.qualifiedSigner });
     const results: Record<string, unknown> = { quote: q.quote, hash_alg: 'sha256', enc_alg: 'rsa', sign_alg: 'rsassa' };
     if (req.partial === 0 || this.ignorePartial) results.pubkey = this.nkPem;
+    if (this.imaLines.length > 0) {
+      // As the Rust agent: past the end of the log means the whole log from entry 0.
+      const entry = (req.imaMlEntry ?? 0) <= this.imaLines.length ? (req.imaMlEntry ?? 0) : 0;
+      results.ima_measurement_list = this.imaLines.slice(entry).join('');
+      results.ima_measurement_list_entry = entry;
+      results.boottime = this.boottime;
+    }
+    if (this.eventLog && bits & 1) results.mb_measurement_list = this.eventLog.toString('base64');
     return results;
   }
 

@@ -19,6 +19,8 @@ export interface EvidenceInput extends EvidenceContext {
   hashAlg: HashName;
   /** What this evaluator kept from the previous round (agent.evidence_state[name]). */
   state: unknown;
+  /** Per-round scratch space shared by the evaluators (e.g. the parsed event log). */
+  scratch: Record<string | symbol, unknown>;
 }
 
 export interface EvidenceOutcome {
@@ -50,14 +52,24 @@ export function hasRuntimePolicy(ctx: EvidenceContext): boolean {
   return (ctx.runtimePolicy?.generator ?? 0) > 1;
 }
 
+/** A measured-boot refstate that is there and not empty (Keylime: `{}` means no policy). */
 export function hasMbPolicy(ctx: EvidenceContext): boolean {
   const text = ctx.mbPolicy?.mb_policy;
-  return text !== undefined && text !== null && text.trim() !== '' && text.trim() !== 'null';
+  if (text === undefined || text === null || text.trim() === '') return false;
+  try {
+    const doc: unknown = JSON.parse(text);
+    if (Array.isArray(doc)) return doc.length > 0;
+    if (doc !== null && typeof doc === 'object') return Object.keys(doc).length > 0;
+    return Boolean(doc);
+  } catch {
+    // Malformed refstates count as present: the evaluator reports them as invalid_mb_policy.
+    return true;
+  }
 }
 
-function maskSelectsIma(agent: Readonly<VerifierAgent>): boolean {
+export function maskSelects(agent: Readonly<VerifierAgent>, pcr: number): boolean {
   try {
-    return parseTpmPolicy(agent.tpm_policy).maskPcrs.includes(IMA_PCR);
+    return parseTpmPolicy(agent.tpm_policy).maskPcrs.includes(pcr);
   } catch {
     return false;
   }
@@ -65,16 +77,23 @@ function maskSelectsIma(agent: Readonly<VerifierAgent>): boolean {
 
 /** The kinds of evidence an agent needs checked beyond PCR values. */
 export function requiredEvidence(ctx: EvidenceContext): { ima: boolean; measuredBoot: boolean } {
-  return { ima: hasRuntimePolicy(ctx) || maskSelectsIma(ctx.agent), measuredBoot: hasMbPolicy(ctx) };
+  return { ima: hasRuntimePolicy(ctx) || maskSelects(ctx.agent, IMA_PCR), measuredBoot: hasMbPolicy(ctx) };
 }
 
 /** Refuses policies this verifier cannot evaluate: never attest as if an unchecked policy passed. */
 export function admitEvidence(ctx: EvidenceContext, evaluators: readonly EvidenceEvaluator[]): void {
   const need = requiredEvidence(ctx);
   if (need.ima && !evaluators.some((e) => e.name === 'ima')) {
-    throw invalidInput('This verifier cannot evaluate runtime (IMA) policies yet: enroll the agent without a runtime policy and without PCR 10 in the mask');
+    throw invalidInput('This verifier has no runtime (IMA) policy evaluator: enroll the agent without a runtime policy and without PCR 10 in the mask');
   }
   if (need.measuredBoot && !evaluators.some((e) => e.name === 'measured_boot')) {
-    throw invalidInput('This verifier cannot evaluate measured boot policies yet: enroll the agent without a measured boot policy');
+    throw invalidInput('This verifier has no measured boot policy evaluator: enroll the agent without a measured boot policy');
+  }
+  // Without these PCRs in the mask the agent sends no list/log and the policy would pass unchecked.
+  if (hasRuntimePolicy(ctx) && !maskSelects(ctx.agent, IMA_PCR)) {
+    throw invalidInput('A runtime policy needs PCR 10 in the tpm_policy mask (the tenant adds 0x400)');
+  }
+  if (need.measuredBoot && !maskSelects(ctx.agent, 0)) {
+    throw invalidInput('A measured boot policy needs PCRs 0-9 and 11-15 in the tpm_policy mask (the tenant adds 0xfbff); PCR 0 is missing');
   }
 }

@@ -76,8 +76,9 @@ export async function checkIntegrityRound(input: RoundInput): Promise<RoundResul
 
   const exclude = new Set<number>([DATA_PCR]);
   const evidenceState: Record<string, unknown> = { ...agent.evidence_state };
+  const scratch: Record<string | symbol, unknown> = {};
   for (const evaluator of input.evaluators) {
-    const outcome = await evaluator.evaluate({ ...input.evidence, response, pcrs, hashAlg, state: agent.evidence_state[evaluator.name] });
+    const outcome = await evaluator.evaluate({ ...input.evidence, response, pcrs, hashAlg, state: agent.evidence_state[evaluator.name], scratch });
     events.push(...outcome.events);
     if (outcome.state !== undefined) evidenceState[evaluator.name] = outcome.state;
     for (const p of evaluator.pcrs) exclude.add(p);

@@ -9,6 +9,7 @@ import { createServer, listen, MiB } from '../http/server.js';
 import { SERVER_API_VERSIONS, SERVER_CURRENT_VERSION } from '../http/versions.js';
 import { HttpAgentApi, type AgentApi, type AgentTls } from './agent-client.js';
 import { systemClock, type Clock } from './clock.js';
+import { imaEvaluator, measuredBootEvaluator } from './evaluators.js';
 import type { EvidenceEvaluator } from './evidence.js';
 import { AttestationMachine } from './machine.js';
 import { VerifierMetrics } from './metrics.js';
@@ -45,8 +46,14 @@ export interface VerifierOptions {
   tls?: { cert: string; key: string; ca: string[] };
   /** Client TLS towards agents and webhook (default: the client certificate in certDir). */
   agentTls?: AgentTls;
-  /** Evidence evaluators (IMA, measured boot); agents needing a missing one are refused. */
+  /** Evidence evaluators (default: measured boot, then IMA); agents needing a missing one are refused. */
   evaluators?: EvidenceEvaluator[];
+  /** Keylime measured_boot_policy_name: the engine the per-agent refstates feed (default accept-all). */
+  measuredBootPolicyName?: string;
+  /** Keylime measured_boot_evaluate: once (first attestation, default) or always. */
+  measuredBootEvaluate?: 'once' | 'always';
+  /** Keylime ignore_tomtou_errors (sic: true reports ToMToU entries as failures). */
+  ignoreTomtouErrors?: boolean;
   logger?: Logger;
   /** Injected in tests. */
   clock?: Clock;
@@ -129,7 +136,10 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
   const api = options.agentApi ?? new HttpAgentApi(agentTls, timeoutMs);
   const clock = options.clock ?? systemClock;
   const severity = options.severity ?? new SeverityPolicy();
-  const evaluators = options.evaluators ?? [];
+  const evaluators = options.evaluators ?? [
+    measuredBootEvaluator({ policyName: options.measuredBootPolicyName, evaluate: options.measuredBootEvaluate }),
+    imaEvaluator({ reportTomtou: options.ignoreTomtouErrors }),
+  ];
   const targets = new Set<RevocationTarget>(options.revocation?.targets ?? ['agent']);
   const notifier = new RevocationNotifier({
     targets,

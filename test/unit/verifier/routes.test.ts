@@ -118,7 +118,7 @@ describe('agents', () => {
   it('refuses runtime and measured-boot policies while no evaluator is wired, leaving nothing behind', async () => {
     const withPolicy = enrollmentBody(agentA, { runtime_policy: b64(REAL_POLICY), tpm_policy: '{"mask": "0x400"}' });
     const r = await call('POST', '/v2.1/agents/agent-a', withPolicy);
-    expect(r).toMatchObject({ status: 400, body: { status: expect.stringContaining('runtime (IMA) policies') } });
+    expect(r).toMatchObject({ status: 400, body: { status: expect.stringContaining('runtime (IMA) policy evaluator') } });
     expect(h.store.runtimePolicy('agent-a')).toBeUndefined();
     expect((await call('POST', '/v2.1/agents/agent-a', enrollmentBody(agentA, { tpm_policy: '{"mask": "0x400"}' }))).status).toBe(400);
     expect(
