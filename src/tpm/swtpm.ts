@@ -30,7 +30,7 @@ export interface Swtpm {
   caStoreDir: string;
   /** Environment for child processes running tpm2-tools against this TPM. */
   env: NodeJS.ProcessEnv;
-  /** Shut the TPM down and start it again: a TPM Reset (PCRs cleared, transient objects gone). */
+  /** Shut the TPM down and start it again (same ports when free): a TPM Reset (PCRs cleared, transient objects gone). */
   restart(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -120,13 +120,16 @@ export async function startSwtpm(options: SwtpmOptions = {}): Promise<Swtpm> {
   let port = 0;
   let ctrlPort = 0;
 
-  const launch = async () => {
+  const launch = async (samePorts = false) => {
     // A port found free may be taken before swtpm binds it; try a few times.
     for (let attempt = 0; ; attempt++) {
-      // The swtpm TCTI always talks to the control channel at port + 1.
-      port = await freePort();
-      ctrlPort = port + 1;
-      if (!(await isPortFree(ctrlPort))) continue;
+      // The swtpm TCTI always talks to the control channel at port + 1. A restart keeps the
+      // ports when it can, so a running agent finds its TPM again after the reset.
+      if (!(samePorts && attempt === 0)) {
+        port = await freePort();
+        ctrlPort = port + 1;
+        if (!(await isPortFree(ctrlPort))) continue;
+      }
       const proc = spawn(
         'swtpm',
         [
@@ -188,7 +191,7 @@ export async function startSwtpm(options: SwtpmOptions = {}): Promise<Swtpm> {
     caStoreDir,
     async restart() {
       await shutdown();
-      await launch();
+      await launch(true);
     },
     async stop() {
       await shutdown();

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { KeylimeError, TpmError, invalidInput } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import {
@@ -196,7 +196,7 @@ export class Tpm {
 
   constructor(options: TpmOptions) {
     this.tcti = options.tcti ?? process.env.TPM2TOOLS_TCTI ?? DEFAULT_TCTI;
-    this.workDir = options.workDir;
+    this.workDir = resolve(options.workDir);
     this.logger = options.logger ?? silentLogger;
     const base = options.akHandle === undefined ? DEFAULT_AK_HANDLE : options.akHandle;
     if (base !== null && (!Number.isInteger(base) || base < 0x81000000 || base + AK_HANDLE_WINDOW - 1 > 0x817fffff)) {
