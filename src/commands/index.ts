@@ -6,6 +6,7 @@ import { registerAgentCommand } from './agent.js';
 import { registerQuote } from './quote.js';
 import { registerVerifier } from './verifier.js';
 import { registerPolicy } from './policy.js';
+import { registerTenant } from './tenant.js';
 
 /** One register function per command group; a group appears once it really works. */
 export function registerCommands(program: Command): void {
@@ -15,5 +16,6 @@ export function registerCommands(program: Command): void {
   registerAgentCommand(program);
   registerQuote(program);
   registerVerifier(program);
+  registerTenant(program);
   registerPolicy(program);
 }
