@@ -54,6 +54,7 @@ export class AtomicJsonFile<T> implements Adapter<T> {
 export class JsonStore<T> {
   private readonly db: Low<T>;
   private chain: Promise<void> = Promise.resolve();
+  private queued: Promise<void> | undefined;
   private dirty = false;
 
   private constructor(db: Low<T>) {
@@ -94,7 +95,14 @@ export class JsonStore<T> {
 
   private persist(): Promise<void> {
     // Each write serialises the current state; writes are chained so they never overlap.
-    const next = this.chain.then(() => this.db.write());
+    // A write queued but not started yet will carry this change too: share it instead of
+    // queueing another full-file write (many lifecycle changes at once stay cheap).
+    if (this.queued) return this.queued;
+    const next = this.chain.then(() => {
+      this.queued = undefined;
+      return this.db.write();
+    });
+    this.queued = next;
     this.chain = next.catch(() => undefined);
     return next;
   }
