@@ -10,6 +10,7 @@ const modules: Record<string, () => Promise<{ figures: Figure[] }>> = {
   'ca': () => import('./ca.bench.js'),
   'mboot': () => import('./mboot.bench.js'),
   'verifier': () => import('./verifier.bench.js'),
+  'tenant': () => import('./tenant.bench.js'),
 };
 
 async function main(): Promise<void> {
