@@ -23,7 +23,7 @@ export function machineApiOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--verifier <host:port>', "the verifier's address").env('KEYLIME_TS_VERIFIER').default(`127.0.0.1:${DEFAULT_PORTS.verifier}`))
     .addOption(new Option('--cert-dir <dir>', 'directory with cacert.crt and <name>-cert.crt / <name>-private.pem (default <data-dir>/cv_ca)').env('KEYLIME_TS_CERT_DIR'))
-    .addOption(new Option('--data-dir <dir>', 'data directory (env KEYLIME_TS_HOME)').env('KEYLIME_TS_DATA_DIR'))
+    .addOption(new Option('--data-dir <dir>', 'data directory (default $KEYLIME_TS_HOME, else ~/.local/share/keylime-ts)').env('KEYLIME_TS_DATA_DIR'))
     .addOption(
       new Option('--cert-name <name>', 'which certificate to present: "client" (administrator) or an agent id (that machine)').env('KEYLIME_TS_CERT_NAME').default('client'),
     )
@@ -287,8 +287,8 @@ export function registerMachine(program: Command): void {
       '\nItems are handed out only while the machine\'s agent passes attestation; otherwise the command\n' +
         'prints the failure event and exits 1. Without --json, ssh items print as authorized_keys lines.\n' +
         'Offline items advance the token counter on every call.\n' +
-        '\nExample (sshd AuthorizedKeysCommand on the machine, with its own certificate):\n' +
-        '  keylime-ts machine authitem --hostname %h --application ssh --user %u --cert-dir /etc/keylime-ts --cert-name <agent-id>\n',
+        '\nExample (sshd_config on the machine, with its own certificate; %u is the login user):\n' +
+        '  AuthorizedKeysCommand /usr/bin/keylime-ts machine authitem --hostname <agent-id> --application ssh --user %u --verifier <verifier>:8881 --cert-dir /etc/keylime-ts --cert-name <agent-id>\n',
     )
     .action(
       action(async (_o: unknown, cmd: Command) => {
