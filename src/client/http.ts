@@ -138,6 +138,11 @@ export class HttpClient {
   async close(): Promise<void> {
     await this.pool.close();
   }
+
+  /** Aborts requests in flight and closes the connections at once (server shutdown). */
+  async destroy(): Promise<void> {
+    await this.pool.destroy();
+  }
 }
 
 function describeNetworkError(err: NodeJS.ErrnoException): string {

@@ -39,6 +39,7 @@ export interface AgentApi {
   postRevocation(agent: AgentAddress, version: string, notification: { msg: string; signature: string }): Promise<AgentReply>;
   /** Drops pooled connections of an agent (deleted, reactivated, address changed). */
   forget(agentId: string): Promise<void>;
+  /** Closes every connection, aborting requests still in flight. */
   close(): Promise<void>;
 }
 
@@ -116,7 +117,7 @@ export class HttpAgentApi implements AgentApi {
   async close(): Promise<void> {
     const all = [...this.pools.values()];
     this.pools.clear();
-    await Promise.all(all.map((p) => p.client.close().catch(() => undefined)));
+    await Promise.all(all.map((p) => p.client.destroy().catch(() => undefined)));
   }
 
   private async call(fn: () => Promise<HttpResult<Record<string, unknown>>>): Promise<AgentReply> {

@@ -16,6 +16,7 @@ import { PollScheduler } from './scheduler.js';
 import type { Failure, SeverityPolicy } from './severity.js';
 import { APPROVED_REACTIVATE_STATES, State, stateName } from './states.js';
 import type { VerifierStore } from './store.js';
+import { withTimeout } from './timeout.js';
 import { VKeyCache } from './vkey.js';
 
 /** What the scheduler runs for an agent: a quote request or the V delivery. */
@@ -58,6 +59,7 @@ const RETRY_STATUSES = new Set([408, 500, UNREACHABLE_STATUS]);
 const VERSION_ERROR = 'API version not supported';
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
+
 
 /**
  * The pull-mode attestation state machine of spec §7.5, one loop per agent driven by a
@@ -131,9 +133,13 @@ export class AttestationMachine {
     this.policies.delete(id);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops polling. Steps in flight may finish for up to `drainMs` (Keylime's
+   * shutdown_drain_timeout); their answers are then discarded, nothing is half-written.
+   */
+  async close(drainMs = 10_000): Promise<void> {
     this.loops.clear();
-    await this.scheduler.close();
+    await withTimeout(this.scheduler.close(), drainMs);
   }
 
   /** One scheduled step; the scheduler never runs two for the same agent at once. */

@@ -6,6 +6,7 @@ import type { Logger } from '../../log.js';
 import { pyJsonDumps } from '../../quote/pyjson.js';
 import { negotiateVersion } from '../http/versions.js';
 import type { AgentApi, AgentReply } from './agent-client.js';
+import { withTimeout } from './timeout.js';
 import type { VerifierMetrics } from './metrics.js';
 import type { VerifierAgent } from './record.js';
 import type { RankedEvent } from './severity.js';
@@ -144,9 +145,10 @@ export class RevocationNotifier implements RevocationSink {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  async close(): Promise<void> {
-    await this.settled();
-    await this.webhook?.close();
+  /** Waits up to `drainMs` for deliveries in progress, then drops the rest. */
+  async close(drainMs = 10_000): Promise<void> {
+    await withTimeout(this.settled(), drainMs);
+    await this.webhook?.destroy();
     this.webhook = undefined;
   }
 

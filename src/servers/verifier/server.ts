@@ -55,6 +55,8 @@ export interface VerifierOptions {
   /** Keylime ignore_tomtou_errors (sic: true reports ToMToU entries as failures). */
   ignoreTomtouErrors?: boolean;
   logger?: Logger;
+  /** How long requests in flight may finish at shutdown (Keylime shutdown_drain_timeout, default 10 s). */
+  shutdownDrainMs?: number;
   /** Injected in tests. */
   clock?: Clock;
   nonce?: (agentId: string) => string;
@@ -184,11 +186,12 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
 
   const app = buildVerifierApp(deps, serverTls);
   let metricsServer: Server | undefined;
+  const drainMs = options.shutdownDrainMs ?? 10_000;
   const shutdown = async () => {
     await app.close();
     await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
-    await machine.close();
-    await notifier.close();
+    await machine.close(drainMs);
+    await notifier.close(drainMs);
     store.stopFlushing();
     await store.flush();
     await api.close();

@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, constants, createHash, createHmac, verify } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +19,9 @@ import {
   freePort,
   newTpm,
   noRetry,
+  directEnrollmentBody,
   revocationKeyPair,
+  startBlackHole,
   startAgent,
   startStack,
   startWebhook,
@@ -149,7 +150,6 @@ describe('verifier against real agents on swtpm', () => {
     // The same command-line check a webhook owner would run.
     const dir = mkdtempSync(join(tmpdir(), 'kts-sig-'));
     const files = { msg: join(dir, 'msg'), sig: join(dir, 'sig'), cert: join(dir, 'cert.pem'), pub: join(dir, 'pub.pem') };
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(files.msg, note.msg);
     writeFileSync(files.sig, Buffer.from(note.signature, 'base64'));
     writeFileSync(files.cert, revocation.certPem);
@@ -198,31 +198,9 @@ describe('verifier against real agents on swtpm', () => {
   });
 
   it('DELETE while a request to the agent is in flight -> 202, then 404 once it returns', async () => {
-    // An "agent" that completes TLS and then never answers: the quote request hangs until request_timeout.
-    const pki = makeTestPki('blackhole');
-    const selfSigned = selfSignedCert();
-    const hole: TlsServer = createTlsServer({ cert: selfSigned.cert, key: selfSigned.key }, () => undefined);
-    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', r));
-    const holePort = (hole.address() as { port: number }).port;
+    const hole = await startBlackHole();
     try {
-      const body = {
-        cloudagent_ip: '127.0.0.1',
-        cloudagent_port: holePort,
-        tpm_policy: '{"mask": "0x0"}',
-        runtime_policy: '',
-        mb_policy: null,
-        mb_policy_name: '',
-        ima_sign_verification_keys: '',
-        metadata: '{}',
-        revocation_key: '',
-        accept_tpm_hash_algs: ['sha256'],
-        accept_tpm_encryption_algs: ['rsa'],
-        accept_tpm_signing_algs: ['rsassa'],
-        ak_tpm: agent1.akPublic.toString('base64'),
-        mtls_cert: selfSigned.cert,
-        supported_version: '2.2',
-      };
-      expect((await admin.post('/v2.1/agents/silent', body)).status).toBe(200);
+      expect((await admin.post('/v2.1/agents/silent', directEnrollmentBody(hole.port, hole.cert, agent1.akPublic.toString('base64')))).status).toBe(200);
       await waitFor('request in flight', 5000, async () => verifier.machine.inFlight('silent'));
       const del = await admin.delete('/v2.1/agents/silent');
       expect(del.status, del.text).toBe(202);
@@ -230,9 +208,8 @@ describe('verifier against real agents on swtpm', () => {
       expect((await agentStatus(admin, 'silent')).results.operational_state).toBe(State.TERMINATED);
       expect((await admin.delete('/v2.1/agents/silent')).status).toBe(202);
       await waitFor('404 after the request timed out', 10_000, async () => (await agentStatus(admin, 'silent')).status === 404);
-      void pki;
     } finally {
-      hole.close();
+      await hole.close();
     }
   });
 
@@ -314,13 +291,3 @@ describe('verifier against real agents on swtpm', () => {
     }
   });
 });
-
-/** A self-signed server certificate (openssl), as an agent would make for itself. */
-function selfSignedCert(): { cert: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'kts-selfsigned-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', '-days', '2', '-subj', '/CN=silent', '-addext', 'subjectAltName=IP:127.0.0.1'], {
-    cwd: dir,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return { cert: readFileSync(join(dir, 'c.pem'), 'utf8'), key: readFileSync(join(dir, 'k.pem'), 'utf8') };
-}

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { constants, createHmac, publicEncrypt, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HttpClient } from '../../../src/client/http.js';
@@ -208,6 +209,77 @@ export async function waitFor<T>(what: string, ms: number, check: () => Promise<
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A self-signed server certificate (openssl), as an agent would make for itself. */
+export function selfSignedCert(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'kts-selfsigned-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', '-days', '2', '-subj', '/CN=silent', '-addext', 'subjectAltName=IP:127.0.0.1'], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return { cert: readFileSync(join(dir, 'c.pem'), 'utf8'), key: readFileSync(join(dir, 'k.pem'), 'utf8') };
+}
+
+export interface BlackHole {
+  port: number;
+  /** Its self-signed certificate: what the verifier pins as the "agent's" mtls_cert. */
+  cert: string;
+  /** Connections it has seen closed by the other side. */
+  readonly closedByPeer: number;
+  close(): Promise<void>;
+}
+
+/** An "agent" that completes the TLS handshake and then never answers: requests to it hang. */
+export async function startBlackHole(): Promise<BlackHole> {
+  const { cert, key } = selfSignedCert();
+  let closedByPeer = 0;
+  const sockets = new Set<import('node:tls').TLSSocket>();
+  const server = createTlsServer({ cert, key }, (socket) => {
+    sockets.add(socket);
+    // Read and drop the request, so the peer closing the connection is noticed.
+    socket.resume();
+    socket.on('close', () => {
+      closedByPeer++;
+      sockets.delete(socket);
+    });
+    socket.on('error', () => undefined);
+  });
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as { port: number }).port,
+    cert,
+    get closedByPeer() {
+      return closedByPeer;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** A POST body for an agent at 127.0.0.1:port with the given pinned certificate and AK. */
+export function directEnrollmentBody(port: number, mtlsCert: string, akTpm: string): Record<string, unknown> {
+  return {
+    cloudagent_ip: '127.0.0.1',
+    cloudagent_port: port,
+    tpm_policy: '{"mask": "0x0"}',
+    runtime_policy: '',
+    mb_policy: null,
+    mb_policy_name: '',
+    ima_sign_verification_keys: '',
+    metadata: '{}',
+    revocation_key: '',
+    accept_tpm_hash_algs: ['sha256'],
+    accept_tpm_encryption_algs: ['rsa'],
+    accept_tpm_signing_algs: ['rsassa'],
+    ak_tpm: akTpm,
+    mtls_cert: mtlsCert,
+    supported_version: '2.2',
+  };
 }
 
 export { freePort, startAgent };
