@@ -79,7 +79,7 @@ export function registerVerifier(program: Command): void {
     .addOption(new Option('--severity-policy <file>', 'JSON severity policy: [{"event_id": regex, "severity_label": label}, ...] or {"severity_labels": [...], "severity_policy": [...]}').env('KEYLIME_TS_SEVERITY_POLICY'))
     .addOption(new Option('--webhook <url>', 'POST revocation notifications to this URL too').env('KEYLIME_TS_WEBHOOK'))
     .addOption(new Option('--revocation-notify <targets>', 'where revocation notifications go: agent, webhook or agent,webhook (default: agent, plus webhook when --webhook is set)').env('KEYLIME_TS_REVOCATION_NOTIFY').argParser(notifyTargets))
-    .addOption(new Option('--metrics-port <port>', 'also serve GET /metrics as plain HTTP on --host:<port>').env('KEYLIME_TS_METRICS_PORT').argParser(parsePort))
+    .addOption(new Option('--metrics-port <port>', 'also serve GET /metrics (Prometheus text) as plain HTTP on this loopback port').env('KEYLIME_TS_METRICS_PORT').argParser(parsePort))
     .addOption(new Option('--measured-boot-policy <engine>', 'measured boot policy engine that agents\' mb_policy refstates feed').env('KEYLIME_TS_MEASURED_BOOT_POLICY').choices(MB_POLICY_NAMES).default('accept-all'))
     .addOption(new Option('--measured-boot-evaluate <when>', 'evaluate the measured boot policy on the first attestation only, or on every one').env('KEYLIME_TS_MEASURED_BOOT_EVALUATE').choices(['once', 'always']).default('once'))
     .addOption(new Option('--ignore-tomtou-errors', 'Keylime\'s ignore_tomtou_errors (sic): report IMA time-of-measure/time-of-use entries as failures').env('KEYLIME_TS_IGNORE_TOMTOU_ERRORS'))

@@ -36,7 +36,7 @@ export interface VerifierOptions {
   severity?: SeverityPolicy;
   /** Where revocation notifications go (default: the other agents of this verifier). */
   revocation?: { targets?: RevocationTarget[]; webhookUrl?: string };
-  /** Plain-HTTP /metrics on host:metricsPort (off when undefined). */
+  /** Plain-HTTP /metrics on this loopback port (off when undefined); admins also get /metrics over mTLS. */
   metricsPort?: number;
   /** Agents polled at once, at most (default 64). */
   concurrency?: number;
@@ -97,6 +97,11 @@ export function buildVerifierApp(deps: VerifierDeps, tls: { cert: string; key: s
     rootRoutes: (app) => verifierRootRoutes(app, deps, versionInfo),
     logger: deps.log,
   });
+}
+
+/** Plain-HTTP metrics stay on loopback: the verifier's own loopback address, else 127.0.0.1. */
+function metricsHost(host: string): string {
+  return host === '::1' || host.startsWith('127.') || host === 'localhost' ? host : '127.0.0.1';
 }
 
 function startMetricsListener(deps: VerifierDeps, host: string, port: number): Promise<Server> {
@@ -199,7 +204,7 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
   try {
     const port = await listen(app, options.host, options.port);
     deps.config.verifierPort = port;
-    if (options.metricsPort !== undefined) metricsServer = await startMetricsListener(deps, options.host, options.metricsPort);
+    if (options.metricsPort !== undefined) metricsServer = await startMetricsListener(deps, metricsHost(options.host), options.metricsPort);
     const metricsAddr = metricsServer?.address();
     const metricsPort = typeof metricsAddr === 'object' && metricsAddr ? metricsAddr.port : undefined;
     store.startFlushing(COUNTER_FLUSH_MS, (e) => log.error('counter flush failed', { error: (e as Error).message }));
