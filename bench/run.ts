@@ -5,6 +5,7 @@ const modules: Record<string, () => Promise<{ figures: Figure[] }>> = {
   'tpm': () => import('./tpm.bench.js'),
   'agent': () => import('./agent.bench.js'),
   'machines': () => import('./machines.bench.js'),
+  'machines-server': () => import('./machines-server.bench.js'),
   'ima': () => import('./ima.bench.js'),
   'quote': () => import('./quote.bench.js'),
   'ca': () => import('./ca.bench.js'),
