@@ -13,6 +13,10 @@ import { join } from 'node:path';
 export interface SwtpmOptions {
   /** Create EK and platform certificates (default true). */
   ekCert?: boolean;
+  /** Outlive this process (demo --keep): no kill at exit, stop() still works. Default false. */
+  detached?: boolean;
+  /** Working directory to create the TPM in (default: a new temporary directory). */
+  dir?: string;
   /** PCR banks to activate (default "sha1,sha256"). */
   pcrBanks?: string;
 }
@@ -114,7 +118,7 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs = 10_000
 }
 
 export async function startSwtpm(options: SwtpmOptions = {}): Promise<Swtpm> {
-  const dir = mkdtempSync(join(tmpdir(), 'kts-swtpm-'));
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'kts-swtpm-'));
   const { stateDir, caDir } = manufacture(dir, options);
   let child: ChildProcess | undefined;
   let port = 0;
@@ -139,10 +143,13 @@ export async function startSwtpm(options: SwtpmOptions = {}): Promise<Swtpm> {
           '--flags', 'not-need-init,startup-clear',
           '--log', `file=${join(dir, 'swtpm.log')},level=1`,
         ],
-        { stdio: 'ignore' },
+        { stdio: 'ignore', detached: options.detached === true },
       );
-      running.add(proc);
-      proc.on('exit', () => running.delete(proc));
+      if (options.detached) proc.unref();
+      else {
+        running.add(proc);
+        proc.on('exit', () => running.delete(proc));
+      }
       try {
         await waitForPort(port, proc);
         child = proc;

@@ -19,6 +19,7 @@ import { PROMETHEUS_CONTENT_TYPE, verifierRootRoutes, verifierRoutes } from './r
 import { metricsSnapshot, type VerifierDeps } from './service.js';
 import { SeverityPolicy } from './severity.js';
 import { COUNTER_FLUSH_MS, VerifierStore } from './store.js';
+import { agentAttestation, registerMachineApi } from '../machines/index.js';
 
 export interface VerifierOptions {
   host: string;
@@ -190,6 +191,13 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
   };
 
   const app = buildVerifierApp(deps, serverTls);
+  // The privacyIDEA-compatible /machine API: tokens go only to machines that pass attestation.
+  registerMachineApi(app, {
+    dataDir: options.dataDir,
+    agents: { list: () => store.all().filter((a) => a.verifier_id === verifierId), get: (id) => store.get(id) },
+    attestation: (id) => agentAttestation(store.get(id)),
+    log,
+  });
   let metricsServer: Server | undefined;
   const drainMs = options.shutdownDrainMs ?? 10_000;
   const shutdown = async () => {
