@@ -6,6 +6,7 @@
  */
 import { HttpClient, type ClientTls } from '../../client/http.js';
 import { KeylimeError } from '../../errors.js';
+import type { TokenListItem } from './token-routes.js';
 
 export interface MachineApiClientOptions {
   tls?: ClientTls;
@@ -39,18 +40,8 @@ export interface BindingItem {
   type?: string;
 }
 
-export interface TokenItem {
-  id: number;
-  serial: string;
-  tokentype: string;
-  active: boolean;
-  description: string;
-  count: number;
-  count_window: number;
-  otplen: number;
-  info: Record<string, string>;
-  username: string;
-}
+/** GET /token/ rows, as the server writes them. */
+export type TokenItem = TokenListItem;
 
 export type AuthItemsValue = Record<string, Array<Record<string, unknown>>>;
 
