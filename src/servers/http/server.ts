@@ -1,4 +1,5 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { PeerCertificate } from 'node:tls';
 import { KeylimeError, isKeylimeError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { failure, success } from './envelope.js';
@@ -34,6 +35,11 @@ export interface ServerOptions {
   /** Registers unversioned routes (besides /version). */
   rootRoutes?: (app: FastifyInstance) => void;
   logger?: Logger;
+  /**
+   * With clientAuth 'optional': a further check of a verified client certificate on
+   * non-public routes; returns why it is refused, or undefined to let it through.
+   */
+  refusePeer?: (peer: PeerCertificate) => string | undefined;
   /** Message for an unknown path under a supported version or outside any version. */
   notFoundStatus?: (request: FastifyRequest) => string;
 }
@@ -82,9 +88,13 @@ export function createServer(options: ServerOptions): FastifyInstance {
   if (tls?.clientAuth === 'optional') {
     app.addHook('onRequest', async (request, reply) => {
       if (request.routeOptions.config?.auth === 'public') return;
-      if (!verifiedPeer(request)) {
+      const peer = verifiedPeer(request);
+      if (!peer) {
         await reply.code(403).send(failure(403, 'Forbidden: a client certificate signed by the trusted CA is required'));
+        return;
       }
+      const refusal = options.refusePeer?.(peer);
+      if (refusal) await reply.code(403).send(failure(403, `Forbidden: ${refusal}`));
     });
   }
 

@@ -19,7 +19,7 @@ import { PROMETHEUS_CONTENT_TYPE, verifierRootRoutes, verifierRoutes } from './r
 import { metricsSnapshot, type VerifierDeps } from './service.js';
 import { SeverityPolicy } from './severity.js';
 import { COUNTER_FLUSH_MS, VerifierStore } from './store.js';
-import { agentAttestation, registerMachineApi } from '../machines/index.js';
+import { agentAttestation, looksLikeAgentId, registerMachineApi } from '../machines/index.js';
 
 export interface VerifierOptions {
   host: string;
@@ -96,6 +96,13 @@ export function buildVerifierApp(deps: VerifierDeps, tls: { cert: string; key: s
     versionInfo,
     routes: (scope, version) => verifierRoutes(scope, version, deps),
     rootRoutes: (app) => verifierRootRoutes(app, deps, versionInfo),
+    // Machines hold CA certificates too (CN = their agent id, for the /machine API); those
+    // identify a machine, not an administrator, and must not reach the admin API.
+    refusePeer: (peer) => {
+      const cn = typeof peer.subject?.CN === 'string' ? peer.subject.CN : undefined;
+      if (cn && (looksLikeAgentId(cn) || deps.store.get(cn))) return `the certificate of machine '${cn}' cannot administer the verifier`;
+      return undefined;
+    },
     logger: deps.log,
   });
 }
