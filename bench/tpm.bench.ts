@@ -35,18 +35,18 @@ const quoteAgentStyle = (tpm: Tpm, dataDigest = nkDigest) =>
 export const figures: Figure[] = [
   {
     name: 'tpm.quoteWithDataPcr.rsa.11pcrs',
-    unit: 'ms (median)',
+    unit: 'ms',
     run: () => withAgentTpm('rsa', async (tpm) => medianMs(() => quoteAgentStyle(tpm), QUOTES)),
   },
   {
     name: 'tpm.quoteWithDataPcr.ecc.11pcrs',
-    unit: 'ms (median)',
+    unit: 'ms',
     run: () => withAgentTpm('ecc', async (tpm) => medianMs(() => quoteAgentStyle(tpm), QUOTES)),
   },
   {
     // Every quote with a new data digest: PCR 16 reset + extend + quote, the cold path.
     name: 'tpm.quoteWithDataPcr.rsa.11pcrs.newDigest',
-    unit: 'ms (median)',
+    unit: 'ms',
     run: () =>
       withAgentTpm('rsa', async (tpm) =>
         medianMs(() => quoteAgentStyle(tpm, createHash('sha256').update(String(n)).digest()), QUOTES),
@@ -54,7 +54,7 @@ export const figures: Figure[] = [
   },
   {
     name: 'tpm.quoteWithDataPcr.processes',
-    unit: 'tpm2-tools processes/quote (steady state)',
+    unit: 'processes/quote',
     run: () =>
       withAgentTpm('rsa', async (tpm) => {
         await quoteAgentStyle(tpm);
