@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { KeylimeError, invalidInput } from '../errors.js';
+import { rootfsDigests } from '../tools/rootfs-digests.js';
 import {
+  compileRuntimePolicy,
   convertLegacyAllowlist,
   createRuntimePolicy,
   isHashAlg,
@@ -41,20 +43,38 @@ export function registerPolicyRuntime(policy: Command): void {
 
   runtime
     .command('create')
-    .description('build a runtime policy listing the digest of every file in an IMA measurement list')
-    .requiredOption('--ima-log <file>', 'ASCII IMA measurement list (e.g. a copy of /sys/kernel/security/ima/ascii_runtime_measurements)')
+    .description('build a runtime policy from an IMA measurement list and/or the files of a root filesystem')
+    .option('--ima-log <file>', 'ASCII IMA measurement list (e.g. a copy of /sys/kernel/security/ima/ascii_runtime_measurements)')
+    .option('--rootfs <dir>', 'hash every regular file below this directory (streamed, on every core); paths are recorded as seen from the machine')
+    .option('--hash-alg <alg>', 'digest algorithm for --rootfs files', 'sha256')
     .option('--exclude <regex>', 'Python regex of paths to exclude (repeatable)', collect)
     .option('--exclude-list <file>', 'file with one exclude regex per line')
-    .option('--log-hash-alg <alg>', 'hash of the template-hash column', 'sha1')
+    .option('--log-hash-alg <alg>', "hash of the IMA list's template-hash column (policy ima.log_hash_alg)", 'sha1')
     .option('-o, --output <file>', 'write the policy here instead of stdout')
-    .addHelpText('after', '\nExample:\n  keylime-ts policy runtime create --ima-log ima.txt --exclude "/tmp/.*" -o policy.json\n')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  keylime-ts policy runtime create --ima-log ima.txt --exclude "/tmp/.*" -o policy.json\n' +
+        '  keylime-ts policy runtime create --rootfs /mnt/golden-image --exclude "/var/.*" -o policy.json\n',
+    )
     .action(
-      action((o: { imaLog: string; exclude?: string[]; excludeList?: string; logHashAlg: string; output?: string }) => {
+      action(async (o: { imaLog?: string; rootfs?: string; hashAlg: string; exclude?: string[]; excludeList?: string; logHashAlg: string; output?: string }) => {
+        if (!o.imaLog && !o.rootfs) throw invalidInput('give --ima-log, --rootfs, or both');
         const excludes = [...(o.exclude ?? []), ...(o.excludeList ? parseExcludeList(readText(o.excludeList, '--exclude-list')) : [])];
-        const { policy: created, skipped } = createRuntimePolicy(readText(o.imaLog, '--ima-log'), {
+        const { policy: created, skipped } = createRuntimePolicy(o.imaLog ? readText(o.imaLog, '--ima-log') : '', {
           excludes,
           logHashAlg: hashAlg(o.logHashAlg, '--log-hash-alg'),
         });
+        if (o.rootfs) {
+          const exclude = compileRuntimePolicy(created).exclude;
+          const pseudo = /^\/(proc|sys|dev|run)(\/|$)/;
+          const { digests, unreadable } = await rootfsDigests(o.rootfs, { hashAlg: hashAlg(o.hashAlg, '--hash-alg'), skip: (p) => pseudo.test(p) });
+          for (const [path, digest] of digests) {
+            if (exclude?.test(path)) continue;
+            const list = (created.digests[path] ??= []);
+            if (!list.includes(digest)) list.push(digest);
+          }
+          for (const u of unreadable) process.stderr.write(`${u.path} skipped: ${u.reason}\n`);
+        }
         emit(JSON.stringify(created, null, 2) + '\n', o.output);
         for (const s of skipped) process.stderr.write(`line ${s.line + 1} skipped: ${s.reason}\n`);
       }),

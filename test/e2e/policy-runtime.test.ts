@@ -1,5 +1,5 @@
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -55,5 +55,25 @@ describe('keylime-ts policy runtime', () => {
     expect(runCli(['policy', 'runtime', 'test', '--ima-log', log, '--policy', envelope]).code).toBe(0);
     expect(runCli(['policy', 'runtime', 'test', '--ima-log', join(dir, 'missing'), '--policy', policyPath]).code).toBe(4);
     expect(runCli(['policy', 'runtime', 'verify', '--policy', envelope, '--key', log]).code).toBe(2);
+  });
+
+  it('create --rootfs hashes every regular file as the machine sees it, skipping excludes and symlinks; the result passes a matching list', () => {
+    const root = join(dir, 'rootfs');
+    mkdirSync(join(root, 'usr/bin'), { recursive: true });
+    mkdirSync(join(root, 'var/log'), { recursive: true });
+    writeFileSync(join(root, 'usr/bin/tool'), 'the tool');
+    writeFileSync(join(root, 'usr/bin/big'), Buffer.alloc(3 * 1024 * 1024, 7));
+    writeFileSync(join(root, 'var/log/messages'), 'noise');
+    symlinkSync('tool', join(root, 'usr/bin/link'));
+    const out = join(dir, 'rootfs-policy.json');
+    const r = runCli(['policy', 'runtime', 'create', '--rootfs', root, '--exclude', '/var/.*', '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const policy = JSON.parse(readFileSync(out, 'utf8'));
+    const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+    expect(policy.digests).toEqual({ '/usr/bin/big': [sha(Buffer.alloc(3 * 1024 * 1024, 7))], '/usr/bin/tool': [sha('the tool')] });
+    const list = file('rootfs-ima.txt', ngLine('sha256', Buffer.from(sha('the tool'), 'hex'), '/usr/bin/tool').line + '\n');
+    expect(runCli(['policy', 'runtime', 'test', '--ima-log', list, '--policy', out]).code).toBe(0);
+    expect(runCli(['policy', 'runtime', 'create', '--rootfs', join(dir, 'nope')]).code).toBe(4);
+    expect(runCli(['policy', 'runtime', 'create']).code).toBe(2);
   });
 });
