@@ -19,7 +19,10 @@ describe('man pages', () => {
 
   it('every page renders with man(1) without warnings', () => {
     for (const page of pages) {
-      const out = execFileSync('man', ['--warnings', '-l', join(manDir, page.file)], { env: { ...process.env, MANWIDTH: '100', MAN_KEEP_FORMATTING: '0' }, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+      const out = execFileSync('man', ['--warnings', '-l', join(manDir, page.file)], { env: { ...process.env, MANWIDTH: '100' }, stdio: ['ignore', 'pipe', 'pipe'] })
+        .toString()
+        // Without a terminal, man may still embolden by overstriking (X\bX); read the text.
+        .replace(/.\x08/g, '');
       expect(out).toContain('NAME');
       expect(out.length).toBeGreaterThan(200);
     }
