@@ -253,8 +253,11 @@ export function registerTenant(program: Command): void {
     .action(
       action(async (_o: unknown, cmd: Command) => {
         const f = globals(cmd);
-        const r = await withTenant(f, (ctx) => registrarStatus(ctx, f.uuid as string));
-        if (!r) throw new KeylimeError('not_found', `the registrar does not know agent '${String(f.uuid)}' (or it is not activated)`);
+        const r = await withTenant(f, async (ctx) => {
+          const found = await registrarStatus(ctx, f.uuid as string);
+          if (!found) throw new KeylimeError('not_found', `${ctx.describe('registrar')} does not know agent ${String(f.uuid)} (or it is not activated yet)`);
+          return found;
+        });
         if (f.json) printJson(r);
         else {
           printLine(paint.bold(`agent ${String(f.uuid)} (registrar)`));

@@ -153,7 +153,9 @@ export async function addAgent(ctx: TenantContext, o: AddAgentOptions): Promise<
 
 async function registrarRecord(ctx: TenantContext, agentId: string): Promise<RegistrarRecord> {
   const r = await ctx.registrar.get<RegistrarRecord>(await ctx.path(ctx.registrar, `/agents/${agentId}`), { retry: true });
-  if (r.status === 404) throw new KeylimeError('not_found', `agent '${agentId}' is not registered (or not yet activated) at the registrar`);
+  if (r.status === 404) {
+    throw new KeylimeError('not_found', `${ctx.describe('registrar')} does not know agent ${agentId} (or it is not activated yet); is the agent running and registered?`);
+  }
   return expectStatus(r, 200, `registrar lookup of '${agentId}'`).results;
 }
 

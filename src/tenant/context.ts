@@ -71,6 +71,12 @@ export class TenantContext {
     });
   }
 
+  /** "registrar 127.0.0.1:8891" / "verifier 127.0.0.1:8881", for error sentences. */
+  describe(which: 'registrar' | 'verifier'): string {
+    const e = this.config[which];
+    return `${which} ${e.host}:${e.port}`;
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.registrar.close(), this.verifier.close()]);
   }

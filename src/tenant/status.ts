@@ -65,7 +65,9 @@ export async function registrarStatus(ctx: TenantContext, agentId: string): Prom
 
 export async function agentStatus(ctx: TenantContext, agentId: string) {
   const [registrar, verifier] = await Promise.all([registrarStatus(ctx, agentId), verifierStatus(ctx, agentId)]);
-  if (!registrar && !verifier) throw new KeylimeError('not_found', `agent '${agentId}' is known neither to the registrar nor to the verifier`);
+  if (!registrar && !verifier) {
+    throw new KeylimeError('not_found', `agent ${agentId} is known neither to the ${ctx.describe('registrar')} nor to the ${ctx.describe('verifier')}; see keylime-ts tenant reglist and list`);
+  }
   return { agent_id: agentId, registrar: registrar ?? null, verifier: verifier ?? null };
 }
 
@@ -107,7 +109,7 @@ export async function waitForState(ctx: TenantContext, agentId: string, timeoutS
 export async function deleteFromVerifier(ctx: TenantContext, agentId: string, timeoutSeconds = 60): Promise<void> {
   const path = await ctx.path(ctx.verifier, `/agents/${checkId(agentId)}`);
   const r = await ctx.verifier.delete(path, { retry: true });
-  if (r.status === 404) throw new KeylimeError('not_found', `the verifier does not know agent '${agentId}'`);
+  if (r.status === 404) throw new KeylimeError('not_found', `${ctx.describe('verifier')} does not know agent ${agentId}; nothing to delete`);
   expectStatus(r, [200, 202], `deleting '${agentId}' from the verifier`);
   if (r.status === 202) {
     const sleep = ctx.config.sleep ?? realSleep;
@@ -122,7 +124,9 @@ export async function deleteFromVerifier(ctx: TenantContext, agentId: string, ti
 export async function verifierAction(ctx: TenantContext, agentId: string, what: 'reactivate' | 'stop'): Promise<void> {
   const r = await ctx.verifier.put(await ctx.path(ctx.verifier, `/agents/${checkId(agentId)}/${what}`), '', { retry: true });
   // Keylime answers an unknown agent here with 400 "Exception error: ..."; we answer 404.
-  if (r.status === 404) throw new KeylimeError('not_found', `the verifier does not know agent '${agentId}'`);
+  if (r.status === 404 || (r.status === 400 && /No row was found/.test(r.body?.status ?? ''))) {
+    throw new KeylimeError('not_found', `${ctx.describe('verifier')} does not know agent ${agentId}; add it with keylime-ts tenant add-agent`);
+  }
   expectStatus(r, 200, `${what} of '${agentId}'`);
 }
 
@@ -133,6 +137,6 @@ export async function registrarList(ctx: TenantContext): Promise<string[]> {
 
 export async function registrarDelete(ctx: TenantContext, agentId: string): Promise<void> {
   const r = await ctx.registrar.delete(await ctx.path(ctx.registrar, `/agents/${checkId(agentId)}`), { retry: true });
-  if (r.status === 404) throw new KeylimeError('not_found', `the registrar does not know agent '${agentId}'`);
+  if (r.status === 404) throw new KeylimeError('not_found', `${ctx.describe('registrar')} does not know agent ${agentId}; nothing to delete`);
   expectStatus(r, 200, `deleting '${agentId}' from the registrar`);
 }

@@ -93,7 +93,10 @@ describe('keylime-ts tenant against our servers and a real agent', () => {
     expect(status.verifier).toBeNull();
     const unknown = await tenant('status', '--uuid', 'no-such-agent');
     expect(unknown.code).toBe(4);
-    expect(unknown.stderr).toMatch(/known neither to the registrar nor to the verifier/);
+    expect(unknown.stderr).toMatch(/known neither to the registrar 127\.0\.0\.1:\d+ nor to the verifier 127\.0\.0\.1:\d+; see keylime-ts tenant reglist/);
+    const notRegistered = await tenant('add-agent', '--uuid', 'no-such-agent', '--tpm-cert-store', certStore);
+    expect(notRegistered.stderr).toMatch(/registrar 127\.0\.0\.1:\d+ does not know agent no-such-agent .*is the agent running and registered\?/);
+    expect((await tenant('reactivate', '--uuid', 'no-such-agent')).code).toBe(4);
     expect((await tenant('add-agent', '--uuid', 'no-such-agent', '--tpm-cert-store', certStore)).code).toBe(4);
   });
 
