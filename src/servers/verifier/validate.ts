@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { KeylimeError, invalidInput, isKeylimeError } from '../../errors.js';
-import { convertLegacyAllowlist, emptyRuntimePolicy, parseRuntimePolicy, type RuntimePolicy } from '../../ima/index.js';
+import { convertLegacyAllowlist, emptyRuntimePolicy, isDsseEnvelope, parseRuntimePolicy, verifyDsseEnvelope, type RuntimePolicy } from '../../ima/index.js';
 import { decodeBase64Strict } from '../../quote/base64.js';
 import { pyJsonDumps } from '../../quote/pyjson.js';
 import { parseTpmPolicy, type TpmPolicy } from '../../quote/tpm-policy.js';
@@ -115,8 +115,46 @@ export function checkTpmPolicyText(text: string): TpmPolicy {
   return policy;
 }
 
+/** `runtime_policy_key` is base64 of a PEM public key (§2.7); a bare PEM is taken as it is. */
+function policyKeyPem(field: string): string {
+  if (field.trimStart().startsWith('-----BEGIN')) return field;
+  try {
+    return decodeBase64Strict(field.replace(/\s/g, ''), "Field 'runtime_policy_key'").toString('utf8');
+  } catch (e) {
+    if (isKeylimeError(e)) throw invalidInput(`${e.message} (base64 of the PEM public key that signed the runtime policy)`);
+    throw e;
+  }
+}
+
+/**
+ * A DSSE-signed policy sent with its key must verify with that key. Keylime checks only
+ * when require_allow_list_signatures is on (401); a policy whose signature fails under
+ * the key its uploader names is refused here whatever that setting, since storing it
+ * would attest agents against a policy nobody signed.
+ */
+function checkPolicySignature(text: string, keyField: string | null | undefined): void {
+  if (!keyField) return;
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch {
+    return; // not JSON: parsing the policy reports it
+  }
+  if (!isDsseEnvelope(obj)) return;
+  const pem = policyKeyPem(keyField);
+  let valid: boolean;
+  try {
+    valid = verifyDsseEnvelope(obj, pem).valid;
+  } catch (e) {
+    if (isKeylimeError(e)) throw invalidInput(`Runtime policy signature cannot be checked: ${e.message}`);
+    throw e;
+  }
+  if (!valid) throw new KeylimeError('unauthorized', 'Runtime policy failed DSSE signature verification with the given runtime_policy_key; the policy was not stored');
+}
+
 /** A runtime policy as received: validated, with the generator that tells a real one from the empty default. */
 export function runtimePolicyRecord(name: string, text: string, extra: { tpm_policy?: string | null; runtime_policy_key?: string | null } = {}): RuntimePolicyRecord {
+  checkPolicySignature(text, extra.runtime_policy_key);
   let policy: RuntimePolicy;
   try {
     policy = parseRuntimePolicy(text);
