@@ -1,8 +1,10 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, dirname } from 'node:path';
 import { registerCommands } from './commands/index.js';
+import { reportError } from './commands/output.js';
+import { applyConfig, readConfigFile } from './config-file.js';
 
 function packageVersion(): string {
   // src/program.ts and dist/src/program.js sit one or two levels below the package root.
@@ -38,6 +40,20 @@ export function buildProgram(): Command {
         '  keylime-ts tenant list --json\n',
     )
     .version(packageVersion(), '-V, --version', 'print the keylime-ts version')
+    .addOption(
+      new Option('--config <file>', 'JSON file of option defaults per command group, e.g. {"verifier": {"quote-interval": 1}}; flags and KEYLIME_TS_* win').env(
+        'KEYLIME_TS_CONFIG',
+      ),
+    )
+    .hook('preAction', (root, actionCommand) => {
+      const file = root.opts().config as string | undefined;
+      if (!file) return;
+      try {
+        applyConfig(actionCommand, readConfigFile(file), file);
+      } catch (e) {
+        process.exit(reportError(e));
+      }
+    })
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride((err) => {
       // commander's usage errors exit 2 as DESIGN says; --help and --version exit 0.

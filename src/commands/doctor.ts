@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { resolveDataDir, resolveTcti } from '../config.js';
 import { runDoctor } from '../doctor/checks.js';
 import { action, paint, printJson, printLine } from './output.js';
@@ -7,8 +7,8 @@ export function registerDoctor(program: Command): void {
   program
     .command('doctor')
     .description('check that this machine can run keylime-ts: Node, tpm2-tools, swtpm, the TPM, the data directory and the CA')
-    .option('--data-dir <dir>', 'data directory (env KEYLIME_TS_HOME)')
-    .option('--tcti <tcti>', 'TPM to check, e.g. swtpm:host=127.0.0.1,port=2321 (env KEYLIME_TS_TCTI, TPM2TOOLS_TCTI; default device:/dev/tpmrm0)')
+    .addOption(new Option('--data-dir <dir>', 'data directory (default: $KEYLIME_TS_HOME, /var/lib/keylime-ts as root, else ~/.local/share/keylime-ts)').env('KEYLIME_TS_DATA_DIR'))
+    .addOption(new Option('--tcti <tcti>', 'TPM to check, e.g. swtpm:host=127.0.0.1,port=2321 (else $TPM2TOOLS_TCTI, else device:/dev/tpmrm0)').env('KEYLIME_TS_TCTI'))
     .option('--json', 'print one JSON document: {ok, checks: [{name, ok, detail, fix?}]}')
     .addHelpText('after', '\nExit status: 0 when every check passes, 2 otherwise.\n\nExample:\n  keylime-ts doctor --tcti swtpm:host=127.0.0.1,port=2321 --json')
     .action(
