@@ -8,7 +8,9 @@
  * canonicalisation only when a fast comparison fails.
  */
 import { IMA_EVENT, imaEvent, type ImaEvent } from './events.js';
-import { isLineError, SeparatorScanner, tokenizeAt } from './entry.js';
+import { isLineError, SeparatorScanner, tokenizeAt, type ImaEntry } from './entry.js';
+import { digestIndexOf } from './digest-index.js';
+import { FastNgReader, hexEqualsBinary } from './fast-ng.js';
 import { HASH_SIZES, hashBin, hashHex, type HashAlg } from './hash-algs.js';
 import { canonicalHex, pythonBytesRepr } from './hex.js';
 import { writeHex, writeLatin1 } from './fast-write.js';
@@ -120,71 +122,200 @@ function stripNewlines(line: string): string {
  * anything wrong is an event in `failures`.
  */
 export function replayImaLog(input: string | readonly string[], options: ImaReplayOptions): ImaReplayResult {
-  const bank = options.bank;
-  const bankSize = HASH_SIZES[bank];
-  const policy = options.policy ?? emptyCompiledPolicy();
-  const logAlg = policy.logHashAlg;
-  const state = options.state ?? null;
-  const startEntry = options.startEntry ?? state?.nextEntry ?? 0;
+  const run = new ReplayRun(options);
+  if (typeof input === 'string') run.replayText(input);
+  else run.replayLines(input);
+  return run.finish(options);
+}
 
-  const quoted = options.quotedPcr10 == null ? null : canonicalHex(options.quotedPcr10);
-  const checkPcr = options.quotedPcr10 != null;
-  const keyrings = new KeyringSet(state?.learnedKeyrings ?? {}, options.tenantKeyring !== undefined ? options.tenantKeyring : policy.verificationKeys);
-  const checker = new EntryPolicyChecker(policy, keyrings, options.bootAggregates);
-  const encoder = new TemplateEncoder();
-  const fastDigests = policy.digests;
-  const failures: ImaEvent[] = [];
+/** Lines per batch of policy lookups: enough to overlap their cache misses, small enough to stay in cache. */
+const CHUNK = 256;
 
-  const zeroLog = '00'.repeat(HASH_SIZES[logAlg]);
+/** A line the general path handled inside a chunk: its PCR-side events, and the entry still to check. */
+interface PendingLine {
+  line: number;
+  events: ImaEvent[];
+  entry: ImaEntry | null;
+}
+
+/** One replay: running PCR, match, collected events. */
+class ReplayRun {
+  private readonly bank: HashAlg;
+  private readonly bankSize: number;
+  private readonly policy: CompiledRuntimePolicy;
+  private readonly logAlg: HashAlg;
+  private readonly sameAlg: boolean;
+  private readonly startEntry: number;
+  private readonly quotedBin: string | null;
+  private readonly keyrings: KeyringSet;
+  private readonly checker: EntryPolicyChecker;
+  private readonly encoder = new TemplateEncoder();
+  private readonly zeroLog: string;
   // PCR values live as latin1 strings (one char per byte): hashing to latin1 and writing
   // latin1 back is the cheapest round trip node offers; hex only at the edges.
-  const ffBank = '\xff'.repeat(bankSize);
-  const sameAlg = logAlg === bank;
-  const extendBuf = Buffer.alloc(2 * bankSize);
-  const toBin = (hex: string) => Buffer.from(hex, 'hex').toString('latin1');
-  const toHex = (bin: string) => Buffer.from(bin, 'latin1').toString('hex');
+  private readonly ffBank: string;
+  private readonly extendBuf: Buffer;
+  readonly failures: ImaEvent[] = [];
+  running: string;
+  matchLine: number | null;
+  matchValue: string;
+  logLength = 0;
 
-  let running = state?.pcr10 ? toBin(canonicalHex(state.pcr10) ?? '') : '\0'.repeat(bankSize);
-  const quotedBin = quoted === null ? null : toBin(quoted);
-  let matchLine: number | null = checkPcr && running === quotedBin ? 0 : null;
-  let matchValue = running;
-  let logLength = 0;
+  constructor(private readonly options: ImaReplayOptions) {
+    this.bank = options.bank;
+    this.bankSize = HASH_SIZES[this.bank];
+    this.policy = options.policy ?? emptyCompiledPolicy();
+    this.logAlg = this.policy.logHashAlg;
+    this.sameAlg = this.logAlg === this.bank;
+    const state = options.state ?? null;
+    this.startEntry = options.startEntry ?? state?.nextEntry ?? 0;
+    const quoted = options.quotedPcr10 == null ? null : canonicalHex(options.quotedPcr10);
+    this.quotedBin = quoted === null ? null : toBin(quoted);
+    this.keyrings = new KeyringSet(state?.learnedKeyrings ?? {}, options.tenantKeyring !== undefined ? options.tenantKeyring : this.policy.verificationKeys);
+    this.checker = new EntryPolicyChecker(this.policy, this.keyrings, options.bootAggregates);
+    this.zeroLog = '00'.repeat(HASH_SIZES[this.logAlg]);
+    this.ffBank = '\xff'.repeat(this.bankSize);
+    this.extendBuf = Buffer.alloc(2 * this.bankSize);
+    this.running = state?.pcr10 ? toBin(canonicalHex(state.pcr10) ?? '') : '\0'.repeat(this.bankSize);
+    const checkPcr = options.quotedPcr10 != null;
+    this.matchLine = checkPcr && this.running === this.quotedBin ? 0 : null;
+    this.matchValue = this.running;
+  }
 
-  // Lines are walked in place (no split): a string input is one scanner over the text.
-  const textInput = typeof input === 'string' ? input : null;
-  const textScan = textInput === null ? null : new SeparatorScanner(textInput);
-  let pos = 0;
-  for (let i = 0; textInput === null ? i < (input as readonly string[]).length : pos <= textInput.length; i++) {
-    let scan: SeparatorScanner;
-    let start: number;
-    let end: number;
-    if (textInput !== null) {
-      const nl = textInput.indexOf('\n', pos);
-      end = nl < 0 ? textInput.length : nl;
-      start = pos;
-      pos = end + 1;
-      scan = textScan!;
-    } else {
-      const line = stripNewlines((input as readonly string[])[i]!);
-      scan = new SeparatorScanner(line);
-      start = 0;
-      end = line.length;
+  /** Lines given one by one: the general path only. */
+  replayLines(lines: readonly string[]): void {
+    for (let i = 0; i < lines.length; i++) {
+      const line = stripNewlines(lines[i]!);
+      if (line === '') continue;
+      this.logLength++;
+      const entry = this.generalLine(new SeparatorScanner(line), 0, line.length, i, this.failures);
+      if (entry) this.checkEntry(entry, i);
     }
-    if (start === end) continue;
-    logLength++;
+  }
+
+  /**
+   * A whole list as one text, walked in place (no split). Lines in the common ima-ng
+   * shape take the fast lane; their policy lookups are batched per chunk and the
+   * results merged with the general path's events in line order, so events, their
+   * order and learned keys are exactly what a line-by-line walk gives.
+   */
+  replayText(text: string): void {
+    const scan = new SeparatorScanner(text);
+    // Its own scanner, so going back to a chunk's lines leaves the main scan's memo alone.
+    const missScan = new SeparatorScanner(text);
+    const reader = new FastNgReader();
+    const index = digestIndexOf(this.policy);
+    const columnLength = 2 * HASH_SIZES[this.logAlg];
+    const logAlg = this.logAlg;
+    const bank = this.bank;
+    const bankSize = this.bankSize;
+    const sameAlg = this.sameAlg;
+    const zeroLogBin = '\0'.repeat(HASH_SIZES[this.logAlg]);
+    const buf = this.extendBuf;
+    // The fast lane reads bytes; `shift` maps a line's char offset to its byte offset and
+    // only moves past non-ASCII lines, which the fast lane never takes.
+    const bytes = Buffer.from(text, 'utf8');
+    const ascii = bytes.length === text.length;
+    let shift = 0;
+
+    const candLine = new Int32Array(CHUNK);
+    const candStart = new Int32Array(CHUNK);
+    const candEnd = new Int32Array(CHUNK);
+    const candName = new Int32Array(CHUNK);
+    const candDigest = new Int32Array(CHUNK);
+    const candDigestEnd = new Int32Array(CHUNK);
+    const candHash = new Int32Array(CHUNK);
+    const candSlot = new Int32Array(CHUNK);
+    let candidates = 0;
+    let pending: PendingLine[] = [];
+    let linesInChunk = 0;
+
+    const flush = () => {
+      // Probe every candidate first: independent loads, so their cache misses overlap.
+      for (let c = 0; c < candidates; c++) candSlot[c] = index.probe(candHash[c]!);
+      let p = 0;
+      for (let c = 0; c < candidates; c++) {
+        const line = candLine[c]!;
+        while (p < pending.length && pending[p]!.line < line) this.settle(pending[p++]!);
+        const slot = candSlot[c]!;
+        if (slot >= 0 && index.listed(slot, candHash[c]!, text, candName[c]!, candEnd[c]!, candDigest[c]!, candDigestEnd[c]!)) continue;
+        // Not listed as logged: the full checker decides (excludes, other digests, events).
+        const e = tokenizeAt(missScan, candStart[c]!, candEnd[c]!) as ImaEntry;
+        this.checkEntry(e, line);
+      }
+      while (p < pending.length) this.settle(pending[p++]!);
+      candidates = 0;
+      pending = [];
+      linesInChunk = 0;
+    };
+
+    let pos = 0;
+    for (let i = 0; pos <= text.length; i++) {
+      const nl = text.indexOf('\n', pos);
+      const end = nl < 0 ? text.length : nl;
+      const start = pos;
+      pos = end + 1;
+      if (start === end) continue;
+      this.logLength++;
+
+      if (reader.read(bytes, shift, start, end, columnLength)) {
+        const td = reader.templateData();
+        const logHash = hashBin(logAlg, td);
+        // The column must be this hash in lowercase hex (anything else, the general path
+        // sorts out); a zero hash would be a violation entry, which it also knows.
+        if (hexEqualsBinary(bytes, start + shift + 3, logHash) && logHash !== zeroLogBin) {
+          writeLatin1(buf, this.running, 0);
+          writeLatin1(buf, sameAlg ? logHash : hashBin(bank, td), bankSize);
+          this.running = hashBin(bank, buf);
+          if (this.matchLine === null && this.running === this.quotedBin) {
+            this.matchLine = i + 1;
+            this.matchValue = this.running;
+          }
+          candLine[candidates] = i;
+          candStart[candidates] = start;
+          candEnd[candidates] = end;
+          candName[candidates] = reader.nameStart;
+          candDigest[candidates] = reader.digestStart;
+          candDigestEnd[candidates] = reader.digestEnd;
+          candHash[candidates] = reader.nameHash;
+          candidates++;
+          if (++linesInChunk === CHUNK) flush();
+          continue;
+        }
+      }
+      if (!ascii) shift += Buffer.byteLength(text.slice(start, end), 'utf8') - (end - start);
+      const events: ImaEvent[] = [];
+      const entry = this.generalLine(scan, start, end, i, events);
+      if (entry !== null || events.length > 0) pending.push({ line: i, events, entry });
+      if (++linesInChunk === CHUNK) flush();
+    }
+    flush();
+  }
+
+  private settle(p: PendingLine): void {
+    for (const ev of p.events) this.failures.push(ev);
+    if (p.entry) this.checkEntry(p.entry, p.line);
+  }
+
+  /**
+   * Tokenise, rebuild, hash and extend one line the fast lane did not take. Events about
+   * the line itself go to `events`; returns the entry when its policy check is due.
+   */
+  private generalLine(scan: SeparatorScanner, start: number, end: number, i: number, events: ImaEvent[]): ImaEntry | null {
+    const startEntry = this.startEntry;
     const e = tokenizeAt(scan, start, end);
-    let td = isLineError(e) ? null : encoder.encode(e);
+    let td = isLineError(e) ? null : this.encoder.encode(e);
     if (!isLineError(e) && td === null) {
       // Not plain hex: Python's fromhex may still accept it (whitespace between pairs).
       const digest = canonicalHex(e.digest);
       if (digest !== null) {
         e.digest = digest;
-        td = encoder.encode(e);
+        td = this.encoder.encode(e);
       }
     }
     let logHash = '';
     if (td !== null && !isLineError(e)) {
-      logHash = hashHex(logAlg, td);
+      logHash = hashHex(this.logAlg, td);
       if (logHash !== e.templateHash) {
         const column = canonicalHex(e.templateHash);
         if (column === null) td = null;
@@ -193,32 +324,33 @@ export function replayImaLog(input: string | readonly string[], options: ImaRepl
     }
     if (td === null || isLineError(e)) {
       const line = scan.text.slice(start, end);
-      failures.push(imaEvent(IMA_EVENT.parserEntry, { message: `Line was not parsable into a valid IMA entry: ${line}` }, { line: i, entry: startEntry + i }));
-      continue;
+      events.push(imaEvent(IMA_EVENT.parserEntry, { message: `Line was not parsable into a valid IMA entry: ${line}` }, { line: i, entry: startEntry + i }));
+      return null;
     }
 
     // Violations log a zero template hash; the kernel extends all-ones instead.
-    const tomtou = e.templateHash === zeroLog;
-    writeLatin1(extendBuf, running, 0);
-    if (tomtou) writeLatin1(extendBuf, ffBank, bankSize);
-    else if (sameAlg) writeHex(extendBuf, logHash, bankSize);
-    else writeLatin1(extendBuf, hashBin(bank, td), bankSize);
-    running = hashBin(bank, extendBuf);
-    if (matchLine === null && running === quotedBin) {
-      matchLine = i + 1;
-      matchValue = running;
+    const tomtou = e.templateHash === this.zeroLog;
+    const buf = this.extendBuf;
+    writeLatin1(buf, this.running, 0);
+    if (tomtou) writeLatin1(buf, this.ffBank, this.bankSize);
+    else if (this.sameAlg) writeHex(buf, logHash, this.bankSize);
+    else writeLatin1(buf, hashBin(this.bank, td), this.bankSize);
+    this.running = hashBin(this.bank, buf);
+    if (this.matchLine === null && this.running === this.quotedBin) {
+      this.matchLine = i + 1;
+      this.matchValue = this.running;
     }
 
     const name = e.name;
     if (e.pcr !== '10') {
-      failures.push(imaEvent(IMA_EVENT.imaPcr, { message: 'IMA PCR is not the configured one', expected: '10', got: e.pcr, path: name }, { line: i, entry: startEntry + i, path: name }));
+      events.push(imaEvent(IMA_EVENT.imaPcr, { message: 'IMA PCR is not the configured one', expected: '10', got: e.pcr, path: name }, { line: i, entry: startEntry + i, path: name }));
     }
     if (tomtou) {
-      if (options.reportTomtou) failures.push(imaEvent(IMA_EVENT.tomtou, { message: 'hash validation was skipped', path: name }, { line: i, entry: startEntry + i, path: name }));
-      continue;
+      if (this.options.reportTomtou) events.push(imaEvent(IMA_EVENT.tomtou, { message: 'hash validation was skipped', path: name }, { line: i, entry: startEntry + i, path: name }));
+      return null;
     }
     if (logHash !== e.templateHash) {
-      failures.push(
+      events.push(
         imaEvent(
           IMA_EVENT.imaHash,
           {
@@ -230,48 +362,66 @@ export function replayImaLog(input: string | readonly string[], options: ImaRepl
           { line: i, entry: startEntry + i, path: name },
         ),
       );
-      continue;
+      return null;
     }
+    return e;
+  }
+
+  /** The policy check of one entry whose template hash matched. */
+  private checkEntry(e: ImaEntry, i: number): void {
+    const name = e.name;
     // Fast accept: a file whose logged digest is listed passes whatever the excludes or
     // its signature say, so the full checker only sees the rest (and every failure).
     // boot_aggregate is left to it because measured-boot aggregates extend its list.
     if (e.template !== 'ima-buf' && name !== 'boot_aggregate') {
-      const accepted = fastDigests.get(name);
-      if (accepted !== undefined && (accepted.length === 1 ? accepted[0] === e.digest : accepted.includes(e.digest))) continue;
+      const accepted = this.policy.digests.get(name);
+      if (accepted !== undefined && (accepted.length === 1 ? accepted[0] === e.digest : accepted.includes(e.digest))) return;
     }
-    const ev = checker.check(e, i, startEntry + i);
-    if (ev) failures.push(ev);
+    const ev = this.checker.check(e, i, this.startEntry + i);
+    if (ev) this.failures.push(ev);
   }
 
-  if (checkPcr && matchLine === null) {
-    failures.push(imaEvent(IMA_EVENT.pcrMismatch, { message: `IMA measurement list does not match TPM PCR ${options.quotedPcr10}` }));
-  }
+  finish(options: ImaReplayOptions): ImaReplayResult {
+    const { failures, matchLine, logLength } = this;
+    const state = options.state ?? null;
+    if (options.quotedPcr10 != null && matchLine === null) {
+      failures.push(imaEvent(IMA_EVENT.pcrMismatch, { message: `IMA measurement list does not match TPM PCR ${options.quotedPcr10}` }));
+    }
 
-  const base = state ?? initialImaState();
-  let newState: ImaAttestationState = { ...base, learnedKeyrings: keyrings.toLearned() };
-  if (matchLine !== null && matchLine > 0) {
-    newState.nextEntry = base.nextEntry + matchLine;
-    newState.pcr10 = toHex(matchValue);
-    newState.pcr10Bank = bank;
-  }
+    const base = state ?? initialImaState();
+    let newState: ImaAttestationState = { ...base, learnedKeyrings: this.keyrings.toLearned() };
+    if (matchLine !== null && matchLine > 0) {
+      newState.nextEntry = base.nextEntry + matchLine;
+      newState.pcr10 = toHex(this.matchValue);
+      newState.pcr10Bank = this.bank;
+    }
 
-  if (matchLine !== null) {
-    const prev = base.quoteProgress;
-    if (prev && matchLine !== logLength) {
-      const prevLag = prev.logLength - prev.matchLine;
-      if (prevLag > 0 && matchLine < prevLag) {
-        failures.push(
-          imaEvent(IMA_EVENT.quoteProgress, {
-            message: `The quoted PCR 10 did not progress past the ${prevLag} entries the previous quote lagged behind`,
-          }),
-        );
+    if (matchLine !== null) {
+      const prev = base.quoteProgress;
+      if (prev && matchLine !== logLength) {
+        const prevLag = prev.logLength - prev.matchLine;
+        if (prevLag > 0 && matchLine < prevLag) {
+          failures.push(
+            imaEvent(IMA_EVENT.quoteProgress, {
+              message: `The quoted PCR 10 did not progress past the ${prevLag} entries the previous quote lagged behind`,
+            }),
+          );
+        }
       }
+      newState.quoteProgress = { matchLine, logLength };
     }
-    newState.quoteProgress = { matchLine, logLength };
+
+    // Keylime resets all IMA progress on any event, so the next poll replays from entry 0.
+    if (failures.length > 0) newState = resetImaState(newState);
+
+    return { ok: failures.length === 0, failures, newState, pcrMatchLine: matchLine, runningPcr10: toHex(this.running), logLength };
   }
+}
 
-  // Keylime resets all IMA progress on any event, so the next poll replays from entry 0.
-  if (failures.length > 0) newState = resetImaState(newState);
+function toBin(hex: string): string {
+  return Buffer.from(hex, 'hex').toString('latin1');
+}
 
-  return { ok: failures.length === 0, failures, newState, pcrMatchLine: matchLine, runningPcr10: toHex(running), logLength };
+function toHex(bin: string): string {
+  return Buffer.from(bin, 'latin1').toString('hex');
 }

@@ -1,0 +1,140 @@
+/**
+ * The replay's fast lane for the line shape that makes up nearly every real IMA list:
+ *
+ *   10 <template hash, lowercase hex> ima-ng <alg>:<digest, lowercase hex> <ASCII path>
+ *
+ * It reads such a line from the list's UTF-8 bytes by position and writes its template
+ * data (spec §1.2) in one pass, also hashing the path for the digest index. Anything
+ * else (another PCR or template, upper-case or odd hex, a non-ASCII byte, a missing
+ * field) is declined, and the caller runs the general tokeniser and encoder on that
+ * line, so the fast lane never has to agree with them on anything but what it accepts.
+ *
+ * Positions: the caller walks the list as a JS string (char offsets) and passes
+ * `shift` = byte offset - char offset at the line's start. Every char before a
+ * line's first non-ASCII char is one byte, so reading bytes [start + shift, end + shift)
+ * either meets that char's lead byte (>= 0x80, declined) or the line is pure ASCII.
+ * Outputs are char offsets.
+ */
+import { FNV_BASIS, FNV_PRIME, finishNameHash } from './digest-index.js';
+
+/** Lowercase hex digit values by byte; -1 for everything else (upper case goes the general way). */
+const HEX_VALUE = new Int8Array(256).fill(-1);
+for (let i = 0; i < 10; i++) HEX_VALUE[0x30 + i] = i;
+for (let i = 0; i < 6; i++) HEX_VALUE[0x61 + i] = 10 + i;
+
+/** " ima-ng " between the template-hash column and the digest. */
+const TEMPLATE_FIELD = 8;
+/** Longest digest algorithm name taken here ("sha256", "sha512", "sm3-256", ... are far shorter). */
+const MAX_ALG = 32;
+
+/** True when bytes[at, at + 2 * bin.length) is the lowercase hex of the binary string `bin`. */
+export function hexEqualsBinary(bytes: Uint8Array, at: number, bin: string): boolean {
+  for (let j = 0, k = at; j < bin.length; j++, k += 2) {
+    // A non-hex byte makes the value negative, so it never equals a char code.
+    if (((HEX_VALUE[bytes[k]!]! << 4) | HEX_VALUE[bytes[k + 1]!]!) !== bin.charCodeAt(j)) return false;
+  }
+  return true;
+}
+
+export class FastNgReader {
+  private buf = new Uint8Array(1024);
+  /** Views of buf by length: template data lengths repeat, and a view per line would be an allocation per line. */
+  private views: Uint8Array[] = [];
+
+  // Outputs of the last accepted line (char offsets).
+  templateLength = 0;
+  digestStart = 0;
+  digestEnd = 0;
+  nameStart = 0;
+  nameHash = 0;
+
+  /** Template data of the last accepted line; valid until the next read. */
+  templateData(): Uint8Array {
+    return (this.views[this.templateLength] ??= this.buf.subarray(0, this.templateLength));
+  }
+
+  /**
+   * Reads the line at chars [start, end) (no newline), found in `bytes` at `shift` further,
+   * whose template-hash column is `columnLength` hex characters. True: the line has the
+   * shape above and its template data is ready. The column itself is left to the caller.
+   */
+  read(bytes: Uint8Array, shift: number, start: number, end: number, columnLength: number): boolean {
+    const s = start + shift;
+    const e = end + shift;
+    // "10 " + column + " ima-ng " + "a:" + "00" + " " is the least a line can hold.
+    const rest = s + 3 + columnLength + TEMPLATE_FIELD;
+    if (rest + 5 > e) return false;
+    if (bytes[s] !== 0x31 || bytes[s + 1] !== 0x30 || bytes[s + 2] !== 0x20) return false;
+    const t = s + 3 + columnLength;
+    if (
+      bytes[t] !== 0x20 || bytes[t + 1] !== 0x69 || bytes[t + 2] !== 0x6d || bytes[t + 3] !== 0x61 ||
+      bytes[t + 4] !== 0x2d || bytes[t + 5] !== 0x6e || bytes[t + 6] !== 0x67 || bytes[t + 7] !== 0x20
+    ) {
+      return false;
+    }
+
+    // Template data is never longer than the line's remainder plus its length fields.
+    if (this.buf.length < e - rest + 16) {
+      this.buf = new Uint8Array(Math.max(e - rest + 16, this.buf.length * 2));
+      this.views = [];
+    }
+    const b = this.buf;
+
+    // d-ng: u32 length | alg | ':' | NUL | digest bytes
+    let off = 4;
+    let k = rest;
+    for (;;) {
+      if (k >= e || k - rest > MAX_ALG) return false;
+      const c = bytes[k]!;
+      if (c === 0x3a) break;
+      if (c <= 0x20 || c >= 0x7f) return false;
+      b[off++] = c;
+      k++;
+    }
+    if (k === rest) return false;
+    b[off++] = 0x3a;
+    b[off++] = 0x00;
+    const digestStart = k + 1;
+    k = digestStart;
+    for (;;) {
+      if (k + 1 >= e) return false;
+      const hi = bytes[k]!;
+      if (hi === 0x20) break;
+      const v = (HEX_VALUE[hi]! << 4) | HEX_VALUE[bytes[k + 1]!]!;
+      if (v < 0) return false;
+      b[off++] = v;
+      k += 2;
+    }
+    if (k === digestStart) return false;
+    const dngLength = off - 4;
+    b[0] = dngLength;
+    b[1] = dngLength >>> 8;
+    b[2] = dngLength >>> 16;
+    b[3] = dngLength >>> 24;
+
+    // n-ng: u32 length | name | NUL; the name is everything after the digest's space.
+    const nameStart = k + 1;
+    const lengthAt = off;
+    off += 4;
+    let h = FNV_BASIS;
+    for (let j = nameStart; j < e; j++) {
+      const c = bytes[j]!;
+      if (c > 0x7f) return false;
+      b[off++] = c;
+      h = Math.imul(h ^ c, FNV_PRIME);
+    }
+    b[off++] = 0x00;
+    const nngLength = off - lengthAt - 4;
+    b[lengthAt] = nngLength;
+    b[lengthAt + 1] = nngLength >>> 8;
+    b[lengthAt + 2] = nngLength >>> 16;
+    b[lengthAt + 3] = nngLength >>> 24;
+
+    this.templateLength = off;
+    this.digestStart = digestStart - shift;
+    this.digestEnd = k - shift;
+    this.nameStart = nameStart - shift;
+    this.nameHash = finishNameHash(h);
+    return true;
+  }
+}
