@@ -6,26 +6,20 @@
  * arrays are tens of megabytes of separately allocated objects, and a lookup per IMA
  * line costs several cache misses (measured: ~600 ns of a ~1.5 µs line). Here the
  * table is one Int32Array probed for a whole batch of lines at once (independent
- * loads the CPU overlaps), and names and digests live in two long strings in policy
- * order, so lines that follow the policy's order read memory sequentially.
+ * loads the CPU overlaps), and names and digests live in two byte arenas in policy
+ * order, so lines that follow the policy's order read memory sequentially. They are
+ * compared with the list's bytes four at a time through DataViews (no string slices).
  *
- * The index only ever answers "listed" when the policy Map would: names are compared
- * exactly, digests as exact strings. Anything it leaves out (non-ASCII names,
- * digests that are not lowercase hex, boot_aggregate) simply goes to the full checker.
+ * The index only ever answers "listed" when the policy Map would: it holds only ASCII
+ * names and lowercase hex digests, for which byte equality is string equality.
+ * Anything it leaves out (other names or digests, boot_aggregate) goes to the full checker.
  */
 import type { CompiledRuntimePolicy } from './policy.js';
 
 const FNV_BASIS = 0x811c9dc5 | 0;
 const FNV_PRIME = 16777619;
 
-/** FNV-1a over the UTF-16 code units of text[start, end), then mixed so low bits index well. */
-export function nameHash(text: string, start: number, end: number): number {
-  let h = FNV_BASIS;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), FNV_PRIME);
-  return finishNameHash(h);
-}
-
-/** The last step of nameHash, for callers that fold the FNV loop into their own. */
+/** Mixes an FNV-1a state so its low bits index well (names are hashed as FNV-1a over their ASCII bytes, then this). */
 export function finishNameHash(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
@@ -34,72 +28,94 @@ export function finishNameHash(h: number): number {
 
 export { FNV_BASIS, FNV_PRIME };
 
-const LOWER_HEX = /^(?:[0-9a-f]{2})+$/;
-// eslint-disable-next-line no-control-regex
-const ASCII = /^[\x00-\x7f]*$/;
+/** The hash of an all-ASCII name; null for any other (such names never reach the fast lane). */
+function asciiNameHash(name: string): number | null {
+  let h = FNV_BASIS;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c > 0x7f) return null;
+    h = Math.imul(h ^ c, FNV_PRIME);
+  }
+  return finishNameHash(h);
+}
+
+/** Non-empty, even-length, lowercase hex: the only digests a fast-lane line can equal. */
+function isLowerHex(d: unknown): d is string {
+  if (typeof d !== 'string' || d.length === 0 || (d.length & 1) !== 0) return false;
+  for (let i = 0; i < d.length; i++) {
+    const c = d.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
+}
 
 export class DigestIndex {
   /** Open addressing, two ints per slot: name hash, entry + 1 (0 = empty). */
   private readonly slots: Int32Array;
   private readonly mask: number;
-  /** All indexed names, concatenated; entry e is names[nameAt[e], nameAt[e] + nameLen[e]). */
-  private readonly names: string;
+  /** All indexed names (ASCII bytes), concatenated; entry e is names[nameAt[e], nameAt[e] + nameLen[e]). */
+  private readonly names: DataView;
   private readonly nameAt: Int32Array;
   private readonly nameLen: Int32Array;
-  /** All indexed digests, concatenated; entry e owns digests firstDigest[e] .. firstDigest[e + 1] - 1. */
-  private readonly digests: string;
+  /** All indexed digests (lowercase hex bytes), concatenated; entry e owns digests firstDigest[e] .. firstDigest[e + 1] - 1. */
+  private readonly digests: DataView;
   private readonly firstDigest: Int32Array;
   private readonly digestAt: Int32Array;
   private readonly digestLen: Int32Array;
 
   constructor(digestMap: ReadonlyMap<string, readonly string[]>) {
     const names: string[] = [];
+    const hashes: number[] = [];
     const nameAt: number[] = [];
+    const nameLen: number[] = [];
     const digests: string[] = [];
     const firstDigest: number[] = [];
     const digestAt: number[] = [];
+    const digestLen: number[] = [];
     let nameOff = 0;
     let digestOff = 0;
     for (const [name, accepted] of digestMap) {
       // boot_aggregate may be widened by measured-boot aggregates: the checker decides it.
-      if (name === 'boot_aggregate' || !ASCII.test(name)) continue;
-      const usable = accepted.filter((d) => LOWER_HEX.test(d));
-      if (usable.length === 0) continue;
-      firstDigest.push(digestAt.length);
-      nameAt.push(nameOff);
-      names.push(name);
-      nameOff += name.length;
-      for (const d of usable) {
+      if (name === 'boot_aggregate') continue;
+      const h = asciiNameHash(name);
+      if (h === null) continue;
+      let usable = 0;
+      for (const d of accepted) {
+        if (!isLowerHex(d)) continue;
+        if (usable++ === 0) firstDigest.push(digestAt.length);
         digestAt.push(digestOff);
+        digestLen.push(d.length);
         digests.push(d);
         digestOff += d.length;
       }
+      if (usable === 0) continue;
+      names.push(name);
+      hashes.push(h);
+      nameAt.push(nameOff);
+      nameLen.push(name.length);
+      nameOff += name.length;
     }
     const n = names.length;
     firstDigest.push(digestAt.length);
-    this.names = names.join('');
-    this.digests = digests.join('');
+    this.names = latin1View(names.join(''));
+    this.digests = latin1View(digests.join(''));
     this.nameAt = Int32Array.from(nameAt);
-    this.nameLen = Int32Array.from(names, (s) => s.length);
+    this.nameLen = Int32Array.from(nameLen);
     this.firstDigest = Int32Array.from(firstDigest);
     this.digestAt = Int32Array.from(digestAt);
-    this.digestLen = Int32Array.from(digests, (s) => s.length);
+    this.digestLen = Int32Array.from(digestLen);
 
     let size = 16;
     while (size < n * 2) size *= 2;
     this.mask = size - 1;
     this.slots = new Int32Array(size * 2);
     for (let e = 0; e < n; e++) {
-      const h = nameHash(names[e]!, 0, names[e]!.length);
+      const h = hashes[e]!;
       let s = h & this.mask;
       while (this.slots[s * 2 + 1] !== 0) s = (s + 1) & this.mask;
       this.slots[s * 2] = h;
       this.slots[s * 2 + 1] = e + 1;
     }
-  }
-
-  get size(): number {
-    return this.nameAt.length;
   }
 
   /**
@@ -119,10 +135,11 @@ export class DigestIndex {
   }
 
   /**
-   * Continues from a probed slot: true when text[nameStart, nameEnd) is a listed name
-   * whose accepted digests include text[digestStart, digestEnd) exactly.
+   * Continues from a probed slot: true when list[nameStart, nameEnd) is a listed name
+   * whose accepted digests include list[digestStart, digestEnd) exactly (byte offsets
+   * into the list's bytes).
    */
-  listed(slot: number, hash: number, text: string, nameStart: number, nameEnd: number, digestStart: number, digestEnd: number): boolean {
+  listed(slot: number, hash: number, list: DataView, nameStart: number, nameEnd: number, digestStart: number, digestEnd: number): boolean {
     const slots = this.slots;
     const mask = this.mask;
     const len = nameEnd - nameStart;
@@ -131,19 +148,28 @@ export class DigestIndex {
       if (e1 === 0) return false;
       if (slots[s * 2] !== hash) continue;
       const e = e1 - 1;
-      if (this.nameLen[e] !== len) continue;
-      const at = this.nameAt[e]!;
-      if (text.slice(nameStart, nameEnd) !== this.names.slice(at, at + len)) continue;
+      if (this.nameLen[e] !== len || !bytesEqual(list, nameStart, this.names, this.nameAt[e]!, len)) continue;
       // Names are unique in the policy, so this entry decides.
       const dlen = digestEnd - digestStart;
       for (let d = this.firstDigest[e]!, last = this.firstDigest[e + 1]!; d < last; d++) {
-        if (this.digestLen[d] !== dlen) continue;
-        const dat = this.digestAt[d]!;
-        if (text.slice(digestStart, digestEnd) === this.digests.slice(dat, dat + dlen)) return true;
+        if (this.digestLen[d] === dlen && bytesEqual(list, digestStart, this.digests, this.digestAt[d]!, dlen)) return true;
       }
       return false;
     }
   }
+}
+
+function latin1View(text: string): DataView {
+  const b = Buffer.from(text, 'latin1');
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** a[aAt, aAt + len) === b[bAt, bAt + len); DataView reads are inlined by the JIT, four bytes a step. */
+export function bytesEqual(a: DataView, aAt: number, b: DataView, bAt: number, len: number): boolean {
+  let k = 0;
+  for (; k + 4 <= len; k += 4) if (a.getUint32(aAt + k) !== b.getUint32(bAt + k)) return false;
+  for (; k < len; k++) if (a.getUint8(aAt + k) !== b.getUint8(bAt + k)) return false;
+  return true;
 }
 
 const built = new WeakMap<CompiledRuntimePolicy, DigestIndex>();

@@ -13,7 +13,7 @@
  * `shift` = byte offset - char offset at the line's start. Every char before a
  * line's first non-ASCII char is one byte, so reading bytes [start + shift, end + shift)
  * either meets that char's lead byte (>= 0x80, declined) or the line is pure ASCII.
- * Outputs are char offsets.
+ * Outputs are byte offsets (the digest index compares bytes).
  */
 import { FNV_BASIS, FNV_PRIME, finishNameHash } from './digest-index.js';
 
@@ -41,7 +41,7 @@ export class FastNgReader {
   /** Views of buf by length: template data lengths repeat, and a view per line would be an allocation per line. */
   private views: Uint8Array[] = [];
 
-  // Outputs of the last accepted line (char offsets).
+  // Outputs of the last accepted line (byte offsets).
   templateLength = 0;
   digestStart = 0;
   digestEnd = 0;
@@ -131,9 +131,9 @@ export class FastNgReader {
     b[lengthAt + 3] = nngLength >>> 24;
 
     this.templateLength = off;
-    this.digestStart = digestStart - shift;
-    this.digestEnd = k - shift;
-    this.nameStart = nameStart - shift;
+    this.digestStart = digestStart;
+    this.digestEnd = k;
+    this.nameStart = nameStart;
     this.nameHash = finishNameHash(h);
     return true;
   }

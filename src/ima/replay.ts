@@ -128,6 +128,26 @@ export function replayImaLog(input: string | readonly string[], options: ImaRepl
   return run.finish(options);
 }
 
+const utf8 = new TextEncoder();
+/**
+ * The bytes of the last list, reused: allocating ~20 MB per 100,000-line list and
+ * collecting it again cost about a tenth of the replay. Kept up to this size (the
+ * largest list seen, so a verifier holds at most this much besides its lists).
+ */
+const SCRATCH_LIMIT = 64 * 1024 * 1024;
+let scratch = new Uint8Array(0);
+
+/** The list's UTF-8 bytes, and whether they are all ASCII (then byte and char offsets agree). */
+function listBytes(text: string): { bytes: Uint8Array; ascii: boolean } {
+  if (text.length <= SCRATCH_LIMIT) {
+    if (scratch.length < text.length) scratch = new Uint8Array(Math.min(SCRATCH_LIMIT, Math.max(text.length, scratch.length * 2)));
+    const r = utf8.encodeInto(text, scratch);
+    if (r.read === text.length) return { bytes: scratch, ascii: r.written === text.length };
+  }
+  const bytes = Buffer.from(text, 'utf8');
+  return { bytes, ascii: bytes.length === text.length };
+}
+
 /** Lines per batch of policy lookups: enough to overlap their cache misses, small enough to stay in cache. */
 const CHUNK = 256;
 
@@ -214,14 +234,16 @@ class ReplayRun {
     const buf = this.extendBuf;
     // The fast lane reads bytes; `shift` maps a line's char offset to its byte offset and
     // only moves past non-ASCII lines, which the fast lane never takes.
-    const bytes = Buffer.from(text, 'utf8');
-    const ascii = bytes.length === text.length;
+    const { bytes, ascii } = listBytes(text);
+    const bytesView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let shift = 0;
 
     const candLine = new Int32Array(CHUNK);
     const candStart = new Int32Array(CHUNK);
     const candEnd = new Int32Array(CHUNK);
+    // Byte offsets into `bytes` of the name and digest, for the index.
     const candName = new Int32Array(CHUNK);
+    const candNameEnd = new Int32Array(CHUNK);
     const candDigest = new Int32Array(CHUNK);
     const candDigestEnd = new Int32Array(CHUNK);
     const candHash = new Int32Array(CHUNK);
@@ -238,7 +260,7 @@ class ReplayRun {
         const line = candLine[c]!;
         while (p < pending.length && pending[p]!.line < line) this.settle(pending[p++]!);
         const slot = candSlot[c]!;
-        if (slot >= 0 && index.listed(slot, candHash[c]!, text, candName[c]!, candEnd[c]!, candDigest[c]!, candDigestEnd[c]!)) continue;
+        if (slot >= 0 && index.listed(slot, candHash[c]!, bytesView, candName[c]!, candNameEnd[c]!, candDigest[c]!, candDigestEnd[c]!)) continue;
         // Not listed as logged: the full checker decides (excludes, other digests, events).
         const e = tokenizeAt(missScan, candStart[c]!, candEnd[c]!) as ImaEntry;
         this.checkEntry(e, line);
@@ -275,6 +297,7 @@ class ReplayRun {
           candStart[candidates] = start;
           candEnd[candidates] = end;
           candName[candidates] = reader.nameStart;
+          candNameEnd[candidates] = end + shift;
           candDigest[candidates] = reader.digestStart;
           candDigestEnd[candidates] = reader.digestEnd;
           candHash[candidates] = reader.nameHash;
