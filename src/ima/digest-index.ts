@@ -19,7 +19,19 @@ import type { CompiledRuntimePolicy } from './policy.js';
 const FNV_BASIS = 0x811c9dc5 | 0;
 const FNV_PRIME = 16777619;
 
-/** Mixes an FNV-1a state so its low bits index well (names are hashed as FNV-1a over their ASCII bytes, then this). */
+/**
+ * The hash of a name's ASCII bytes at [start, end): FNV-1a over big-endian 4-byte words,
+ * then the remaining bytes one by one, then mixed so its low bits index well. The fast
+ * lane computes the same while copying a line's name.
+ */
+export function asciiBytesHash(bytes: DataView, start: number, end: number): number {
+  let h = FNV_BASIS;
+  let j = start;
+  for (; j + 4 <= end; j += 4) h = Math.imul(h ^ bytes.getUint32(j), FNV_PRIME);
+  for (; j < end; j++) h = Math.imul(h ^ bytes.getUint8(j), FNV_PRIME);
+  return finishNameHash(h);
+}
+
 export function finishNameHash(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
@@ -28,15 +40,9 @@ export function finishNameHash(h: number): number {
 
 export { FNV_BASIS, FNV_PRIME };
 
-/** The hash of an all-ASCII name; null for any other (such names never reach the fast lane). */
-function asciiNameHash(name: string): number | null {
-  let h = FNV_BASIS;
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if (c > 0x7f) return null;
-    h = Math.imul(h ^ c, FNV_PRIME);
-  }
-  return finishNameHash(h);
+function isAscii(name: string): boolean {
+  for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 /** Non-empty, even-length, lowercase hex: the only digests a fast-lane line can equal. */
@@ -65,7 +71,6 @@ export class DigestIndex {
 
   constructor(digestMap: ReadonlyMap<string, readonly string[]>) {
     const names: string[] = [];
-    const hashes: number[] = [];
     const nameAt: number[] = [];
     const nameLen: number[] = [];
     const digests: string[] = [];
@@ -77,8 +82,7 @@ export class DigestIndex {
     for (const [name, accepted] of digestMap) {
       // boot_aggregate may be widened by measured-boot aggregates: the checker decides it.
       if (name === 'boot_aggregate') continue;
-      const h = asciiNameHash(name);
-      if (h === null) continue;
+      if (!isAscii(name)) continue;
       let usable = 0;
       for (const d of accepted) {
         if (!isLowerHex(d)) continue;
@@ -90,7 +94,6 @@ export class DigestIndex {
       }
       if (usable === 0) continue;
       names.push(name);
-      hashes.push(h);
       nameAt.push(nameOff);
       nameLen.push(name.length);
       nameOff += name.length;
@@ -110,7 +113,7 @@ export class DigestIndex {
     this.mask = size - 1;
     this.slots = new Int32Array(size * 2);
     for (let e = 0; e < n; e++) {
-      const h = hashes[e]!;
+      const h = asciiBytesHash(this.names, nameAt[e]!, nameAt[e]! + nameLen[e]!);
       let s = h & this.mask;
       while (this.slots[s * 2 + 1] !== 0) s = (s + 1) & this.mask;
       this.slots[s * 2] = h;

@@ -280,12 +280,12 @@ class ReplayRun {
       if (start === end) continue;
       this.logLength++;
 
-      if (reader.read(bytes, shift, start, end, columnLength)) {
+      if (reader.read(bytes, bytesView, shift, start, end, columnLength)) {
         const td = reader.templateData();
         const logHash = hashBin(logAlg, td);
         // The column must be this hash in lowercase hex (anything else, the general path
         // sorts out); a zero hash would be a violation entry, which it also knows.
-        if (hexEqualsBinary(bytes, start + shift + 3, logHash) && logHash !== zeroLogBin) {
+        if (hexEqualsBinary(bytesView, start + shift + 3, logHash) && logHash !== zeroLogBin) {
           writeLatin1(buf, this.running, 0);
           writeLatin1(buf, sameAlg ? logHash : hashBin(bank, td), bankSize);
           this.running = hashBin(bank, buf);

@@ -18,6 +18,8 @@ import {
   type ImaReplayOptions,
   type RuntimePolicy,
 } from '../../../src/ima/index.js';
+import { DigestIndex } from '../../../src/ima/digest-index.js';
+import { FastNgReader } from '../../../src/ima/fast-ng.js';
 import { bufLine, imaLine, ngLine, sigLine } from './handbuilt.js';
 
 function prng(seed: number): () => number {
@@ -171,5 +173,35 @@ describe('replay: the text fast lane and the line-by-line path agree', () => {
     // The lone surrogate cannot be rebuilt as UTF-8: reported, as Keylime does; the rest pass.
     expect(asText.failures.map((f) => f.id)).toEqual(['ima.parser.entry']);
     expect(asText.failures[0]!.line).toBe(4);
+  });
+
+  // Equal verdicts would also hold if the fast lane never fired; this pins that it does.
+  it('the fast lane takes plain ima-ng lines, after non-ASCII ones too, and the digest index finds exactly the listed pairs', () => {
+    const names = Array.from({ length: 12 }, (_, i) => '/usr/lib/x'.padEnd(10 + i, 'y')); // every name length mod 4
+    const lines = names.map((n) => ngLine('sha256', digestOf('sha256', n), n, 'sha1').line);
+    const map = new Map(names.map((n) => [n, [digestOf('sha256', n).toString('hex')]]));
+    map.set('/usr/lib/two', ['ab'.repeat(32), digestOf('sha256', '/usr/lib/two').toString('hex')]);
+    lines.push(ngLine('sha256', digestOf('sha256', '/usr/lib/two'), '/usr/lib/two', 'sha1').line);
+    const index = new DigestIndex(map);
+    const prefix = ngLine('sha256', digestOf('sha256', 'x'), '/usr/share/caf\u00e9', 'sha1').line + '\n';
+    const text = prefix + lines.join('\n');
+    const bytes = Buffer.from(text, 'utf8');
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const shift = Buffer.byteLength(prefix) - prefix.length;
+    const reader = new FastNgReader();
+    expect(reader.read(bytes, view, 0, 0, prefix.length - 1, 40)).toBe(false);
+    let start = prefix.length;
+    for (const line of lines) {
+      expect(reader.read(bytes, view, shift, start, start + line.length, 40)).toBe(true);
+      const slot = index.probe(reader.nameHash);
+      expect(slot).toBeGreaterThanOrEqual(0);
+      const nameEnd = start + line.length + shift;
+      expect(index.listed(slot, reader.nameHash, view, reader.nameStart, nameEnd, reader.digestStart, reader.digestEnd)).toBe(true);
+      // Another digest under the same name, or the name's prefix: not listed.
+      expect(index.listed(slot, reader.nameHash, view, reader.nameStart, nameEnd, reader.nameStart, reader.nameStart + 64)).toBe(false);
+      expect(index.listed(slot, reader.nameHash, view, reader.nameStart, nameEnd - 1, reader.digestStart, reader.digestEnd)).toBe(false);
+      start += line.length + 1;
+    }
+    expect(index.probe(reader.nameHash ^ 1)).toBe(-1);
   });
 });
