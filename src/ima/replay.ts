@@ -2,10 +2,14 @@
  * PCR 10 replay of an IMA measurement list with per-entry policy checks (spec §1.3,
  * §1.5, §1.7), incremental across polls through a JSON-serialisable state.
  *
- * Hot path: one tokenisation (string slicing, no regex), template bytes written into a
- * reused buffer, node:crypto one-shot hashes with string output (a Buffer result costs
- * several times more for inputs this small), PCR values kept as latin1 strings, hex
- * canonicalisation only when a fast comparison fails.
+ * Two paths, one verdict. A list given as text sends its plain ima-ng lines through a
+ * fast lane (fast-ng.ts: read from the list's bytes, template hash checked against the
+ * binary digest) whose policy lookups go to a compact digest index in batches
+ * (digest-index.ts); every other line, and every line of a list given as an array,
+ * takes the general path: one tokenisation (string slicing, no regex), template bytes
+ * written into a reused buffer, hex canonicalisation only when a fast comparison fails.
+ * Both use node:crypto one-shot hashes with string output (a Buffer result costs
+ * several times more for inputs this small) and keep PCR values as latin1 strings.
  */
 import { IMA_EVENT, imaEvent, type ImaEvent } from './events.js';
 import { isLineError, SeparatorScanner, tokenizeAt, type ImaEntry } from './entry.js';
@@ -131,8 +135,8 @@ export function replayImaLog(input: string | readonly string[], options: ImaRepl
 const utf8 = new TextEncoder();
 /**
  * The bytes of the last list, reused: allocating ~20 MB per 100,000-line list and
- * collecting it again cost about a tenth of the replay. Kept up to this size (the
- * largest list seen, so a verifier holds at most this much besides its lists).
+ * collecting it again cost about a tenth of the replay. The buffer grows to the largest
+ * list seen, at most this size; larger lists get a buffer of their own each time.
  */
 const SCRATCH_LIMIT = 64 * 1024 * 1024;
 let scratch = new Uint8Array(0);
@@ -262,6 +266,7 @@ class ReplayRun {
         const slot = candSlot[c]!;
         if (slot >= 0 && index.listed(slot, candHash[c]!, bytesView, candName[c]!, candNameEnd[c]!, candDigest[c]!, candDigestEnd[c]!)) continue;
         // Not listed as logged: the full checker decides (excludes, other digests, events).
+        // The fast lane took the line, so it tokenises as an entry with these very tokens.
         const e = tokenizeAt(missScan, candStart[c]!, candEnd[c]!) as ImaEntry;
         this.checkEntry(e, line);
       }
