@@ -18,15 +18,17 @@ function policyGroup(tenant: Command, name: string, kind: PolicyKind, what: stri
   const flags = (cmd: Command) => cmd.optsWithGlobals() as TenantGlobalFlags & { name: string; file?: string };
 
   for (const verb of ['add', 'update'] as const) {
-    group
-      .command(verb)
+    const cmd = group.command(verb);
+    if (kind === 'runtime') cmd.option('--key <pem>', 'public key the DSSE-signed policy must verify under (checked by the verifier)');
+    cmd
       .description(verb === 'add' ? `store a new ${what} (409 if the name exists)` : `replace a stored ${what}`)
       .requiredOption('--name <name>', 'policy name')
       .requiredOption('--file <file>', `the ${what} (JSON)`)
       .action(
         action(async (_o: unknown, cmd: Command) => {
           const f = flags(cmd);
-          await withTenant(f, (ctx) => storePolicy(ctx, kind, f.name, readDocument(f.file!), verb === 'update'));
+          const key = (f as { key?: string }).key;
+          await withTenant(f, (ctx) => storePolicy(ctx, kind, f.name, readDocument(f.file!), verb === 'update', key ? readDocument(key) : undefined));
           if (f.json) printJson({ name: f.name, result: verb === 'add' ? 'added' : 'updated' });
           else printLine(`${what} '${f.name}' ${verb === 'add' ? 'added' : 'updated'}`);
         }),

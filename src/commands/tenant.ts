@@ -76,6 +76,7 @@ function withAddAgentOptions(cmd: Command): Command {
     .option('--tpm-policy <json|file>', 'PCR allowlist, e.g. \'{"15": ["0000..."]}\'')
     .option('--runtime-policy <file>', 'IMA runtime policy (JSON, format v1)')
     .option('--runtime-policy-name <name>', 'store the runtime policy under this name, or use a stored one')
+    .option('--runtime-policy-key <pem>', 'public key a DSSE-signed --runtime-policy must verify under (checked by the verifier)')
     .option('--mb-policy <file>', 'measured-boot reference state (JSON)')
     .option('--mb-policy-name <name>', 'store the measured-boot policy under this name, or use a stored one')
     .option('--payload <file>', 'file delivered encrypted to the agent')
@@ -110,6 +111,7 @@ async function runAddAgent(f: Flags): Promise<void> {
     tpmPolicy: f.tpmPolicy ? jsonOrFile(f.tpmPolicy as string, '--tpm-policy') : undefined,
     runtimePolicy: f.runtimePolicy ? readFileArg(f.runtimePolicy as string, '--runtime-policy').toString('utf8') : undefined,
     runtimePolicyName: f.runtimePolicyName as string | undefined,
+    runtimePolicyKey: f.runtimePolicyKey ? readFileArg(f.runtimePolicyKey as string, '--runtime-policy-key').toString('utf8') : undefined,
     mbPolicy: f.mbPolicy ? readFileArg(f.mbPolicy as string, '--mb-policy').toString('utf8') : undefined,
     mbPolicyName: f.mbPolicyName as string | undefined,
     payload: f.payload ? { kind: 'file', data: readFileArg(f.payload as string, '--payload') } : f.include ? includeDir(f.include as string) : undefined,

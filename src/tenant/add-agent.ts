@@ -24,6 +24,8 @@ export interface AddAgentOptions {
   /** A runtime policy document (JSON text), and/or the name to store it under or to use. */
   runtimePolicy?: string;
   runtimePolicyName?: string;
+  /** PEM public key a DSSE-signed runtime policy must verify under, at the verifier. */
+  runtimePolicyKey?: string;
   /** A measured-boot reference state (JSON text), and/or its name. */
   mbPolicy?: string;
   mbPolicyName?: string;
@@ -235,7 +237,7 @@ export function verifierAddBody(ctx: TenantContext, o: AddAgentOptions, i: Verif
     tpm_policy: i.tpmPolicyJson,
     runtime_policy: o.runtimePolicy !== undefined ? Buffer.from(o.runtimePolicy, 'utf8').toString('base64') : '',
     runtime_policy_name: o.runtimePolicyName ?? '',
-    runtime_policy_key: '',
+    runtime_policy_key: o.runtimePolicyKey ? Buffer.from(o.runtimePolicyKey, 'utf8').toString('base64') : '',
     mb_policy: mbPolicy,
     mb_policy_name: o.mbPolicyName ?? '',
     mb_refstate: mbPolicy ?? 'null',

@@ -16,10 +16,14 @@ function checkName(name: string): string {
   return name;
 }
 
-function body(kind: PolicyKind, document: string): Record<string, unknown> {
+function body(kind: PolicyKind, document: string, signingKey?: string): Record<string, unknown> {
   if (kind === 'runtime') {
     parseRuntimePolicy(document);
-    return { runtime_policy: Buffer.from(document, 'utf8').toString('base64'), runtime_policy_key: '', tpm_policy: null };
+    return {
+      runtime_policy: Buffer.from(document, 'utf8').toString('base64'),
+      runtime_policy_key: signingKey ? Buffer.from(signingKey, 'utf8').toString('base64') : '',
+      tpm_policy: null,
+    };
   }
   try {
     JSON.parse(document);
@@ -29,12 +33,14 @@ function body(kind: PolicyKind, document: string): Record<string, unknown> {
   return { mb_policy: document };
 }
 
-export async function storePolicy(ctx: TenantContext, kind: PolicyKind, name: string, document: string, update: boolean): Promise<void> {
+/** `signingKey`: PEM public key a DSSE-signed runtime policy must verify under (checked by the verifier). */
+export async function storePolicy(ctx: TenantContext, kind: PolicyKind, name: string, document: string, update: boolean, signingKey?: string): Promise<void> {
   const k = KIND[kind];
   const path = await ctx.path(ctx.verifier, `${k.path}/${checkName(name)}`);
-  const payload = body(kind, document);
+  const payload = body(kind, document, signingKey);
   const r = update ? await ctx.verifier.put(path, payload, { retry: true }) : await ctx.verifier.post(path, payload, { retry: true });
   if (r.status === 409) throw new KeylimeError('conflict', `a ${k.what} named '${name}' already exists; use update`);
+  if (r.status === 401) throw new KeylimeError('verification', r.body?.status ?? `the ${k.what} signature does not verify`);
   if (r.status === 404) throw new KeylimeError('not_found', `no ${k.what} named '${name}'; use add`);
   expectStatus(r, [200, 201], `storing ${k.what} '${name}'`);
 }

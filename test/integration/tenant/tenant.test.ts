@@ -1,5 +1,6 @@
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import { generateKeyPairSync } from 'node:crypto';
+import { signDsseEnvelope } from '../../../src/ima/index.js';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -156,5 +157,23 @@ describe('keylime-ts tenant against our servers and a real agent', () => {
       expect((await tenant(group, 'delete', '--name', 'p1')).code).toBe(0);
       expect((await tenant(group, 'show', '--name', 'p1')).code).toBe(4);
     }
+  });
+
+  it('a DSSE-signed runtime policy is stored with its key, and refused (exit 1) under another key', async () => {
+    const doc = JSON.stringify({ meta: { version: 1, generator: 1 }, release: 0, digests: { '/usr/bin/true': ['b'.repeat(64)] }, excludes: [], keyrings: {}, ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: null }, 'ima-buf': {}, 'verification-keys': '' });
+    const signer = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const signed = join(stack.dir, 'signed-policy.json');
+    writeFileSync(signed, JSON.stringify(signDsseEnvelope(Buffer.from(doc), signer.privateKey)));
+    const goodKey = join(stack.dir, 'signer.pem');
+    writeFileSync(goodKey, signer.publicKey.export({ type: 'spki', format: 'pem' }) as string);
+    const badKey = join(stack.dir, 'stranger.pem');
+    writeFileSync(badKey, stranger.publicKey.export({ type: 'spki', format: 'pem' }) as string);
+    const refused = await tenant('runtime-policy', 'add', '--name', 'signed', '--file', signed, '--key', badKey);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/signature/);
+    expect((await tenant('runtime-policy', 'show', '--name', 'signed')).code).toBe(4);
+    expect((await tenant('runtime-policy', 'add', '--name', 'signed', '--file', signed, '--key', goodKey)).code).toBe(0);
+    expect((await tenant('runtime-policy', 'delete', '--name', 'signed')).code).toBe(0);
   });
 });
