@@ -7,7 +7,7 @@ import { encryptForAgent, encryptPayload, generateBootstrapKeys, keyHmacHex, typ
 import { selfSignedServerCert } from '../crypto/self-signed.js';
 import { KeylimeError, invalidInput } from '../errors.js';
 import { parseRuntimePolicy } from '../ima/index.js';
-import { buildTpmPolicy, randomPassword, verifyQuote } from '../quote/index.js';
+import { buildTpmPolicy, randomPassword, safeEqualHex, verifyQuote } from '../quote/index.js';
 import { negotiateVersion } from '../servers/http/versions.js';
 import type { Endpoint, TenantContext } from './context.js';
 import { waitForState, type AgentStatusSummary } from './status.js';
@@ -278,7 +278,8 @@ async function verifyKey(ctx: TenantContext, agent: HttpClient, version: string,
   const deadline = Date.now() + Math.max(patienceMs, 1000);
   for (;;) {
     const r = await agent.get<{ hmac?: string }>(`/v${version}/keys/verify`, { query: { challenge }, retry: true });
-    if (r.status === 200 && r.body?.results.hmac === expected) return;
+    const hmac = r.body?.results.hmac;
+    if (r.status === 200 && typeof hmac === 'string' && safeEqualHex(hmac, expected)) return;
     if (Date.now() > deadline) break;
     await sleep(100);
   }
