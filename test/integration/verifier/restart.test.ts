@@ -29,6 +29,8 @@ async function startVerifierProcess(): Promise<ChildProcess> {
   p.stdout!.on('data', (d) => (output += d));
   p.stderr!.on('data', (d) => (output += d));
   await waitFor('verifier listening', 20_000, async () => (await admin.get('/version')).status === 200);
+  // The start-up line (with resumed=N) is logged after the listener opens and agents resume.
+  await waitFor('start-up log line', 20_000, async () => /verifier listening/.test(output));
   return p;
 }
 
