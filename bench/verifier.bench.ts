@@ -21,6 +21,7 @@ import { VerifierStore } from '../src/servers/verifier/store.js';
 import { makeTestPki } from '../test/support/certs.js';
 import { SoftAgent } from '../test/support/soft-agent.js';
 import type { Figure } from './harness.js';
+import { directEnrollmentBody } from '../test/support/enrollment.js';
 
 const AGENTS = 50;
 const WARMUP_ROUNDS = 3;
@@ -87,24 +88,7 @@ async function pollOverheadMs(): Promise<number> {
       }
     }
     for (const a of soft) {
-      await addAgent(deps, a.id, {
-        v: null,
-        cloudagent_ip: '127.0.0.1',
-        cloudagent_port: 9002,
-        tpm_policy: policy,
-        runtime_policy: '',
-        mb_policy: null,
-        mb_policy_name: '',
-        ima_sign_verification_keys: '',
-        metadata: '{}',
-        revocation_key: '',
-        accept_tpm_hash_algs: ['sha256'],
-        accept_tpm_encryption_algs: ['rsa'],
-        accept_tpm_signing_algs: ['rsassa'],
-        ak_tpm: a.akTpm,
-        mtls_cert: pki.serverCert,
-        supported_version: '2.1',
-      });
+      await addAgent(deps, a.id, directEnrollmentBody(9002, pki.serverCert, a.akTpm, { v: null, tpm_policy: policy, supported_version: '2.1' }));
     }
     await machine.scheduler.idle();
     const round = async () => {

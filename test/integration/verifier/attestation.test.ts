@@ -216,23 +216,7 @@ describe('verifier against real agents on swtpm', () => {
   it('bad inputs: unknown id 404, duplicate 409, bad tpm_policy 400, missing mtls_cert 400, wrong client certificate refused', async () => {
     expect((await agentStatus(admin, 'no-such-agent')).status).toBe(404);
     const reg = (await stack.registrarTenant.get<Record<string, unknown>>(`/v2.2/agents/${ID1}`)).body!.results;
-    const body = {
-      v: null,
-      cloudagent_ip: '127.0.0.1',
-      cloudagent_port: agent1.port,
-      tpm_policy: '{"mask": "0x0"}',
-      runtime_policy: '',
-      mb_policy: null,
-      mb_policy_name: '',
-      ima_sign_verification_keys: '',
-      metadata: '{}',
-      revocation_key: '',
-      accept_tpm_hash_algs: ['sha256'],
-      accept_tpm_encryption_algs: ['rsa'],
-      accept_tpm_signing_algs: ['rsassa'],
-      ak_tpm: reg.aik_tpm,
-      mtls_cert: reg.mtls_cert,
-    };
+    const body = directEnrollmentBody(agent1.port, String(reg.mtls_cert), String(reg.aik_tpm), { v: null });
     const dup = await admin.post(`/v2.1/agents/${ID1}`, body);
     expect([dup.status, dup.body?.status]).toEqual([409, `Agent of uuid ${ID1} already exists. Please use delete or update.`]);
     const badPolicy = await admin.post('/v2.1/agents/new-one', { ...body, tpm_policy: '{"15": ["00"], "mask": ' });

@@ -262,24 +262,6 @@ export async function startBlackHole(): Promise<BlackHole> {
 }
 
 /** A POST body for an agent at 127.0.0.1:port with the given pinned certificate and AK. */
-export function directEnrollmentBody(port: number, mtlsCert: string, akTpm: string): Record<string, unknown> {
-  return {
-    cloudagent_ip: '127.0.0.1',
-    cloudagent_port: port,
-    tpm_policy: '{"mask": "0x0"}',
-    runtime_policy: '',
-    mb_policy: null,
-    mb_policy_name: '',
-    ima_sign_verification_keys: '',
-    metadata: '{}',
-    revocation_key: '',
-    accept_tpm_hash_algs: ['sha256'],
-    accept_tpm_encryption_algs: ['rsa'],
-    accept_tpm_signing_algs: ['rsassa'],
-    ak_tpm: akTpm,
-    mtls_cert: mtlsCert,
-    supported_version: '2.2',
-  };
-}
+export { directEnrollmentBody } from '../../support/enrollment.js';
 
 export { freePort, startAgent };
