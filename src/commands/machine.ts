@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { caDir, DEFAULT_PORTS, parseHostPort, resolveDataDir } from '../config.js';
 import { readTlsMaterial } from '../crypto/ca.js';
 import { authorizedKeysText } from '../machines/index.js';
-import { MachineApiClient, type BindingItem, type Query } from '../servers/machines/client.js';
+import { MachineApiClient, type BindingItem, type Query } from '../client/machines.js';
 import { action, paint, printJson, printLine, usageError } from './output.js';
 
 export interface MachineApiFlags {

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { invalidInput } from '../errors.js';
-import type { MachineApiClient, TokenItem } from '../servers/machines/client.js';
+import type { MachineApiClient, TokenItem } from '../client/machines.js';
 import { machineApiOptions, withMachineApi, type MachineApiFlags } from './machine.js';
 import { action, paint, printJson, printLine, usageError } from './output.js';
 

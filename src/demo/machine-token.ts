@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { issueCertificate, readTlsMaterial } from '../crypto/ca.js';
 import { KeylimeError, isKeylimeError } from '../errors.js';
-import { MachineApiClient } from '../servers/machines/client.js';
+import { MachineApiClient } from '../client/machines.js';
 
 /** An OpenSSH public key line for a fresh Ed25519 key (the key a user would put on machines). */
 export function ed25519PublicKeyLine(comment: string): string {

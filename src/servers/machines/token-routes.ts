@@ -3,6 +3,7 @@
  * totp, luks = totp with a UBOM serial, spass), list, delete, enable and disable. Same
  * route shape as MACHINE_ROUTES, so the plugin mounts both the same way.
  */
+import type { TokenItem } from '../../client/machines.js';
 import {
   deleteToken,
   enrollToken,
@@ -60,18 +61,8 @@ export async function initToken(ctx: MachineContext, params: Params): Promise<{ 
   return { value: true, detail };
 }
 
-export interface TokenListItem {
-  id: number;
-  serial: string;
-  tokentype: string;
-  active: boolean;
-  description: string;
-  count: number;
-  count_window: number;
-  otplen: number;
-  info: Record<string, string>;
-  username: string;
-}
+/** A GET /token/ row: the wire shape the machine API client reads. */
+export type TokenListItem = TokenItem;
 
 export interface TokenListValue {
   count: number;

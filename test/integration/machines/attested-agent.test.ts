@@ -20,7 +20,7 @@ import { KeylimeError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
 import type { RunningAgent } from '../../../src/servers/agent/index.js';
 import { createServer, listen } from '../../../src/servers/http/server.js';
-import { MachineApiClient } from '../../../src/servers/machines/client.js';
+import { MachineApiClient } from '../../../src/client/machines.js';
 import { agentAttestation, registerMachineApi } from '../../../src/servers/machines/index.js';
 import { startVerifier, type RunningVerifier } from '../../../src/servers/verifier/server.js';
 import { State } from '../../../src/servers/verifier/states.js';

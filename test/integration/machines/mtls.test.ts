@@ -15,7 +15,7 @@ import { selfSignedServerCert } from '../../../src/crypto/self-signed.js';
 import { KeylimeError } from '../../../src/errors.js';
 import { listen } from '../../../src/servers/http/server.js';
 import { HttpClient, type ClientTls } from '../../../src/client/http.js';
-import { MachineApiClient } from '../../../src/servers/machines/client.js';
+import { MachineApiClient } from '../../../src/client/machines.js';
 import type { AgentAttestation, MachineAgentInfo, MachineApiDeps } from '../../../src/servers/machines/index.js';
 import { makeTestPki } from '../../support/certs.js';
 import { AGENT_A, AGENT_B, SSH_KEY, buildApp } from '../../unit/machines-server/harness.js';

@@ -4,9 +4,8 @@
  * privacyIDEA error envelope becomes a KeylimeError whose kind gives the CLI exit code:
  * 404 → not found (4), 403 for attestation → verification (1), other 4xx → input (2).
  */
-import { HttpClient, type ClientTls } from '../../client/http.js';
-import { KeylimeError } from '../../errors.js';
-import type { TokenListItem } from './token-routes.js';
+import { HttpClient, type ClientTls } from './http.js';
+import { KeylimeError } from '../errors.js';
 
 export interface MachineApiClientOptions {
   tls?: ClientTls;
@@ -40,8 +39,19 @@ export interface BindingItem {
   type?: string;
 }
 
-/** GET /token/ rows, as the server writes them. */
-export type TokenItem = TokenListItem;
+/** GET /token/ rows. */
+export interface TokenItem {
+  id: number;
+  serial: string;
+  tokentype: string;
+  active: boolean;
+  description: string;
+  count: number;
+  count_window: number;
+  otplen: number;
+  info: Record<string, string>;
+  username: string;
+}
 
 export type AuthItemsValue = Record<string, Array<Record<string, unknown>>>;
 
