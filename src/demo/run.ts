@@ -16,7 +16,7 @@ import { freePort, startSwtpm, type Swtpm } from '../tpm/swtpm.js';
 import { Tpm } from '../tpm/tpm.js';
 import { syntheticBoot, imaNgMeasurement, type SyntheticMeasurement } from './ima-synth.js';
 import { MachineTokenDemo } from './machine-token.js';
-import { startServer, waitForPort, type ServerProcess } from './processes.js';
+import { keylimeBin, startServer, waitForPort, type ServerProcess } from './processes.js';
 
 export const DEMO_AGENT_ID = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000';
 
@@ -82,13 +82,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   let tokens: MachineTokenDemo | undefined;
   let torn = false;
 
+  // What lives in this process: closed at the end in every case, so the process can exit
+  // (with --keep, the servers and swtpm run on in their own process groups).
+  const releaseLocal = async () => {
+    await tokens?.close();
+    await tenant?.close();
+    await new Promise<void>((r) => (webhook ? webhook.close(() => r()) : r()));
+  };
   const teardown = async () => {
     if (torn) return;
     torn = true;
-    await tokens?.close();
-    await tenant?.close();
+    await releaseLocal();
     await Promise.all(servers.map((s) => s.stop()));
-    await new Promise<void>((r) => (webhook ? webhook.close(() => r()) : r()));
     await swtpm?.stop();
     rmSync(workspace, { recursive: true, force: true });
   };
@@ -156,7 +161,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       ports.webhook = (webhook.address() as { port: number }).port;
       const common = ['--host', '127.0.0.1'];
       servers.push(
-        startServer('registrar', ['registrar', 'start', ...common, '--port', String(ports.registrar), '--tls-port', String(ports.registrarTls), '--data-dir', join(workspace, 'registrar'), '--cert-dir', caDir], join(workspace, 'registrar.log')),
+        startServer('registrar', ['registrar', 'start', ...common, '--port', String(ports.registrar), '--tls-port', String(ports.registrarTls), '--data-dir', join(workspace, 'registrar'), '--cert-dir', caDir, '--tpm-cert-store', join(workspace, 'tpm_cert_store')], join(workspace, 'registrar.log')),
         startServer('verifier', ['verifier', 'start', ...common, '--port', String(ports.verifier), '--data-dir', join(workspace, 'verifier'), '--cert-dir', caDir,
           '--quote-interval', String(options.quoteInterval ?? 1), '--webhook', `http://127.0.0.1:${ports.webhook}/revocation`, '--revocation-notify', 'agent,webhook'], join(workspace, 'verifier.log')),
       );
@@ -238,7 +243,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     await step('SSH key now refused', async () => tokens!.expectRefused());
 
     if (options.keep) {
+      await releaseLocal();
+      for (const server of servers) server.child.unref();
       const flags = `--registrar 127.0.0.1:${ports.registrarTls} --verifier 127.0.0.1:${ports.verifier} --cert-dir ${caDir}`;
+      const cli = keylimeBin;
       const pids = servers.map((s) => s.child.pid).filter(Boolean).join(' ');
       return {
         ok: true,
@@ -247,9 +255,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         keep: {
           ports,
           commands: [
-            `keylime-ts tenant status --uuid ${DEMO_AGENT_ID} ${flags}`,
-            `keylime-ts tenant list ${flags}`,
-            `keylime-ts tenant reactivate --uuid ${DEMO_AGENT_ID} ${flags}`,
+            `${cli} tenant status --uuid ${DEMO_AGENT_ID} ${flags}`,
+            `${cli} tenant list ${flags}`,
+            `${cli} tenant reactivate --uuid ${DEMO_AGENT_ID} ${flags}`,
             `kill ${pids}; swtpm_ioctl --tcp 127.0.0.1:${swtpm!.ctrlPort} -s; rm -rf ${workspace}`,
           ],
         },

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
@@ -69,5 +69,23 @@ describe('keylime-ts demo', () => {
     }
     expect(processAlive(child.pid!)).toBe(false);
     expect([...workspaces()].filter((w) => !before.has(w))).toEqual([]);
+  }, 120_000);
+
+  it('--keep leaves the servers running and prints working commands, including the one that stops them', async () => {
+    const r = await runCliAsync(['demo', '--keep', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { workspace: string; keep: { commands: string[] } };
+    const [status, , , cleanup] = out.keep.commands;
+    try {
+      // The printed command line, run as printed (its first word is this checkout's bin/keylime-ts).
+      const [bin, ...args] = status!.split(' ');
+      expect(bin).toBe(cliBin);
+      const s = await runCliAsync([...args, '--json']);
+      expect(s.code, s.stderr).toBe(0);
+      expect(JSON.parse(s.stdout).verifier).toMatchObject({ state: 'Invalid Quote', last_event_id: 'ima.validation.ima-ng.not_in_allowlist' });
+    } finally {
+      execSync(cleanup!, { stdio: 'ignore', shell: '/bin/bash' });
+    }
+    expect(existsSync(out.workspace)).toBe(false);
   }, 120_000);
 });
