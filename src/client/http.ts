@@ -21,6 +21,8 @@ export interface HttpClientOptions {
   /** Keep-alive connections to this origin. */
   connections?: number;
   sleep?: Sleep;
+  /** Told before each wait, so a CLI can say why it is quiet. */
+  onRetry?: (info: { attempt: number; maxRetries: number; delaySeconds: number; reason: string }) => void;
 }
 
 export interface RequestOptions {
@@ -89,15 +91,21 @@ export class HttpClient {
       try {
         const result = await this.once<T>(method, path, opts);
         if (opts.retry && opts.retryStatuses?.includes(result.status) && attempt <= policy.maxRetries) {
-          await sleep(retryDelaySeconds(policy, attempt) * 1000);
+          await this.wait(policy, attempt, `HTTP ${result.status} from the ${this.options.name}`, sleep);
           continue;
         }
         return result;
       } catch (e) {
         if (!opts.retry || attempt > policy.maxRetries || !(e instanceof KeylimeError) || e.code !== 'unreachable') throw e;
-        await sleep(retryDelaySeconds(policy, attempt) * 1000);
+        await this.wait(policy, attempt, e.message, sleep);
       }
     }
+  }
+
+  private async wait(policy: RetryPolicy, attempt: number, reason: string, sleep: Sleep): Promise<void> {
+    const delaySeconds = retryDelaySeconds(policy, attempt);
+    this.options.onRetry?.({ attempt, maxRetries: policy.maxRetries, delaySeconds, reason });
+    await sleep(delaySeconds * 1000);
   }
 
   private async once<T>(method: Dispatcher.HttpMethod, path: string, opts: RequestOptions): Promise<HttpResult<T>> {

@@ -39,6 +39,8 @@ export function tenantContext(flags: TenantGlobalFlags): TenantContext {
     timeoutMs: Number(flags.requestTimeout) * 1000,
     retry: { retryInterval, maxRetries: Number(flags.maxRetries), exponentialBackoff: retryInterval > 1 },
     log: createLogger({ write: (line) => process.stderr.write(line + '\n'), level: 'warn' }),
+    onRetry: ({ attempt, maxRetries, delaySeconds, reason }) =>
+      process.stderr.write(`keylime-ts: ${reason}; retrying in ${delaySeconds} s (${attempt}/${maxRetries})\n`),
   });
 }
 

@@ -1,4 +1,4 @@
-import { HttpClient } from '../client/http.js';
+import { HttpClient, type HttpClientOptions } from '../client/http.js';
 import { DEFAULT_RETRY, type RetryPolicy, type Sleep } from '../client/retry.js';
 import type { TlsMaterial } from '../crypto/ca.js';
 import type { Logger } from '../log.js';
@@ -19,6 +19,8 @@ export interface TenantConfig {
   timeoutMs?: number;
   log?: Logger;
   sleep?: Sleep;
+  /** Told before each retry wait (the CLI prints it on stderr). */
+  onRetry?: HttpClientOptions['onRetry'];
 }
 
 /** API versions the tenant speaks to registrars and verifiers (never 3.x, as Keylime's tenant). */
@@ -43,7 +45,7 @@ export class TenantContext {
     this.log = config.log ?? silentLogger;
     this.retry = config.retry ?? DEFAULT_RETRY;
     const tls = { ca: [config.tls.ca], cert: config.tls.cert, key: config.tls.key };
-    const common = { tls, retry: this.retry, timeoutMs: config.timeoutMs, sleep: config.sleep };
+    const common = { tls, retry: this.retry, timeoutMs: config.timeoutMs, sleep: config.sleep, onRetry: config.onRetry };
     this.registrar = new HttpClient(origin(config.registrar), { name: 'registrar', ...common });
     this.verifier = new HttpClient(origin(config.verifier), { name: 'verifier', ...common });
   }
@@ -67,6 +69,7 @@ export class TenantContext {
       retry: this.retry,
       timeoutMs: this.config.timeoutMs,
       sleep: this.config.sleep,
+      onRetry: this.config.onRetry,
       tls: plain ? undefined : { ca: [this.config.tls.ca, mtlsCert], cert: this.config.tls.cert, key: this.config.tls.key },
     });
   }
