@@ -3,4 +3,6 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$KTS_ROOT"
+# Types of the tests too (the build compiles only what ships).
+npm run --silent typecheck
 exec npx vitest run "$@"

@@ -99,7 +99,7 @@ describe('DSSE-signed runtime policy upload', () => {
 
     const env = envelope(good);
     const sig = Buffer.from(env.signatures[0]!.sig, 'base64');
-    sig[sig.length - 1] ^= 0x01;
+    sig[sig.length - 1]! ^= 0x01;
     const corrupted = { ...env, signatures: [{ ...env.signatures[0]!, sig: sig.toString('base64') }] };
     const r2 = await upload('signed-corrupted', corrupted, pemB64(signer.publicKey));
     expect(r2.status).toBe(401);

@@ -23,7 +23,7 @@ import { startVerifier, type RunningVerifier } from '../../../src/servers/verifi
 import { State } from '../../../src/servers/verifier/states.js';
 import { addAgent } from '../../../src/tenant/add-agent.js';
 import { TenantContext } from '../../../src/tenant/context.js';
-import { adminClient, agentStatus, newTpm, startAgent, startStack, startWebhook, waitFor, type Stack, type Webhook } from '../verifier/stack.js';
+import { adminClient, agentStatus, directEnrollmentBody, newTpm, startAgent, startStack, startWebhook, waitFor, type Stack, type Webhook } from '../verifier/stack.js';
 
 const ID = 'a11ce000-0000-4000-8000-0000000000e2';
 const BOOT_LINES = 10_000;
@@ -169,24 +169,15 @@ describe('IMA end to end: swtpm PCR 10, agent --ima-log, verifier, tenant', () =
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const envelope = signDsseEnvelope(Buffer.from(JSON.stringify(policy)), other.privateKey);
     const reg = (await stack.registrarTenant.get<Record<string, unknown>>(`/v2.2/agents/${ID}`)).body!.results;
-    const r = await admin.post<Record<string, unknown>>(`/v2.2/agents/${ID}`, {
-      v: null,
-      cloudagent_ip: reg.ip,
-      cloudagent_port: reg.port,
-      tpm_policy: '{"mask": "0x400"}',
-      runtime_policy: Buffer.from(JSON.stringify(envelope)).toString('base64'),
-      runtime_policy_key: Buffer.from(signer.publicKey.export({ format: 'pem', type: 'spki' }) as string).toString('base64'),
-      mb_policy: null,
-      ima_sign_verification_keys: '',
-      metadata: '{}',
-      revocation_key: '',
-      accept_tpm_hash_algs: ['sha256'],
-      accept_tpm_encryption_algs: ['rsa'],
-      accept_tpm_signing_algs: ['rsassa'],
-      ak_tpm: reg.aik_tpm,
-      mtls_cert: reg.mtls_cert,
-      supported_version: '2.2',
-    });
+    const r = await admin.post<Record<string, unknown>>(
+      `/v2.2/agents/${ID}`,
+      directEnrollmentBody(Number(reg.port), String(reg.mtls_cert), String(reg.aik_tpm), {
+        v: null,
+        tpm_policy: '{"mask": "0x400"}',
+        runtime_policy: Buffer.from(JSON.stringify(envelope)).toString('base64'),
+        runtime_policy_key: Buffer.from(signer.publicKey.export({ format: 'pem', type: 'spki' }) as string).toString('base64'),
+      }),
+    );
     expect(r.status).toBe(401);
     expect(r.body?.status).toMatch(/DSSE signature/);
     expect((await agentStatus(admin, ID)).status).toBe(404);

@@ -15,7 +15,7 @@ import type { RunningAgent } from '../../../src/servers/agent/index.js';
 import { startVerifier, type RunningVerifier } from '../../../src/servers/verifier/server.js';
 import { State } from '../../../src/servers/verifier/states.js';
 import { authenticode, linuxBoot, type EventLogBuilder } from '../../unit/mboot/builder.js';
-import { adminClient, agentStatus, newTpm, startAgent, startStack, startWebhook, waitFor, type Stack, type Webhook } from '../verifier/stack.js';
+import { adminClient, agentStatus, directEnrollmentBody, newTpm, startAgent, startStack, startWebhook, waitFor, type Stack, type Webhook } from '../verifier/stack.js';
 import { bootMachine, type BootedMachine, type BootOptions } from './firmware.js';
 
 const GOOD = 'b0070000-0000-4000-8000-000000000001';
@@ -46,25 +46,7 @@ async function bootAndStartAgent(id: string, builder: EventLogBuilder, options: 
 /** The tenant's add with --mb-policy: the refstate as JSON text, the mask with PCRs 0-9 and 11-15. */
 async function enrollWithRefstate(id: string): Promise<void> {
   const reg = (await stack.registrarTenant.get<Record<string, unknown>>(`/v2.2/agents/${id}`)).body!.results;
-  const body = {
-    v: null,
-    cloudagent_ip: reg.ip,
-    cloudagent_port: reg.port,
-    tpm_policy: buildTpmPolicy(undefined, { measuredBoot: true }).json,
-    runtime_policy: '',
-    runtime_policy_name: null,
-    mb_policy: JSON.stringify(refstate.refstate),
-    mb_policy_name: '',
-    ima_sign_verification_keys: '',
-    metadata: '{}',
-    revocation_key: '',
-    accept_tpm_hash_algs: ['sha256'],
-    accept_tpm_encryption_algs: ['rsa'],
-    accept_tpm_signing_algs: ['rsassa'],
-    ak_tpm: reg.aik_tpm,
-    mtls_cert: reg.mtls_cert,
-    supported_version: '2.2',
-  };
+  const body = directEnrollmentBody(Number(reg.port), String(reg.mtls_cert), String(reg.aik_tpm), { v: null, tpm_policy: buildTpmPolicy(undefined, { measuredBoot: true }).json, runtime_policy_name: null, mb_policy: JSON.stringify(refstate.refstate) });
   const r = await admin.post(`/v2.2/agents/${id}`, body);
   expect(r.status, r.text).toBe(200);
 }

@@ -8,7 +8,7 @@ import { silentLogger } from '../../../src/log.js';
 import type { RunningAgent } from '../../../src/servers/agent/index.js';
 import { startVerifier, type RunningVerifier } from '../../../src/servers/verifier/server.js';
 import { State } from '../../../src/servers/verifier/states.js';
-import { adminClient, agentStatus, newTpm, startAgent, startStack, waitFor, type Stack } from './stack.js';
+import { adminClient, agentStatus, directEnrollmentBody, newTpm, startAgent, startStack, waitFor, type Stack } from './stack.js';
 
 const ID = 'a11ce000-0000-4000-8000-00000000000a';
 
@@ -83,25 +83,7 @@ describe('runtime policy against a real agent IMA log and swtpm PCR 10', () => {
 async function enrollWithPolicy(name: string): Promise<void> {
   // The tenant with --runtime-policy-name: PCR 10 in the mask, the named policy, no policy body.
   const reg = (await stack.registrarTenant.get<Record<string, unknown>>(`/v2.2/agents/${ID}`)).body!.results;
-  const body = {
-    v: null,
-    cloudagent_ip: reg.ip,
-    cloudagent_port: reg.port,
-    tpm_policy: '{"mask": "0x400"}',
-    runtime_policy: '',
-    runtime_policy_name: name,
-    mb_policy: null,
-    mb_policy_name: '',
-    ima_sign_verification_keys: '',
-    metadata: '{}',
-    revocation_key: '',
-    accept_tpm_hash_algs: ['sha256'],
-    accept_tpm_encryption_algs: ['rsa'],
-    accept_tpm_signing_algs: ['rsassa'],
-    ak_tpm: reg.aik_tpm,
-    mtls_cert: reg.mtls_cert,
-    supported_version: '2.2',
-  };
+  const body = directEnrollmentBody(Number(reg.port), String(reg.mtls_cert), String(reg.aik_tpm), { v: null, tpm_policy: '{"mask": "0x400"}', runtime_policy_name: name });
   const r = await admin.post(`/v2.2/agents/${ID}`, body);
   expect(r.status, r.text).toBe(200);
 }

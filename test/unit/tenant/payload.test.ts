@@ -31,9 +31,9 @@ describe('bootstrap key and payload (keylime-protocol.md §3.3, §14)', () => {
     expect(raw.length).toBe(16 + plain.length + 16);
     expect(decryptPayload(K, raw).equals(plain)).toBe(true);
     const wrong = Buffer.from(K);
-    wrong[0] ^= 1;
+    wrong[0]! ^= 1;
     expect(() => decryptPayload(wrong, raw)).toThrow(/does not decrypt/);
-    raw[20] ^= 1;
+    raw[20]! ^= 1;
     expect(() => decryptPayload(K, raw)).toThrow(/does not decrypt/);
   });
 
