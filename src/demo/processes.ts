@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { connect } from 'node:net';
+import { waitUntilListening } from '../util/ports.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KeylimeError } from '../errors.js';
@@ -43,20 +43,6 @@ export function startServer(name: string, args: string[], logFile: string): Serv
 
 /** Resolves once something listens on 127.0.0.1:port; fails when the process exits or time runs out. */
 export async function waitForPort(server: ServerProcess, port: number, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (server.child.exitCode !== null) {
-      throw new KeylimeError('unreachable', `the ${server.name} exited with status ${server.child.exitCode}; see ${server.logFile}`);
-    }
-    const open = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new KeylimeError('unreachable', `the ${server.name} did not listen on port ${port} within ${timeoutMs / 1000} s; see ${server.logFile}`);
+  const problem = await waitUntilListening(server.child, port, timeoutMs, 50);
+  if (problem) throw new KeylimeError('unreachable', `the ${server.name} ${problem}; see ${server.logFile}`);
 }

@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { freePort, isPortFree, waitUntilListening } from '../util/ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -44,27 +44,6 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-async function isPortFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
 function run(cmd: string, args: string[], env?: NodeJS.ProcessEnv): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', env: env ?? process.env });
   if (r.status !== 0) {
@@ -98,23 +77,6 @@ function manufacture(dir: string, options: SwtpmOptions): { stateDir: string; ca
     ...certArgs, '--lock-nvram', '--overwrite', '--pcr-banks', banks,
   ]);
   return { stateDir, caDir };
-}
-
-async function waitForPort(port: number, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`swtpm exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`swtpm did not listen on ${port} within ${timeoutMs} ms`);
 }
 
 export async function startSwtpm(options: SwtpmOptions = {}): Promise<Swtpm> {
@@ -151,7 +113,8 @@ export async function startSwtpm(options: SwtpmOptions = {}): Promise<Swtpm> {
         proc.on('exit', () => running.delete(proc));
       }
       try {
-        await waitForPort(port, proc);
+        const problem = await waitUntilListening(proc, port, 10_000);
+        if (problem) throw new Error(`swtpm ${problem}`);
         child = proc;
         return;
       } catch (e) {
@@ -207,3 +170,5 @@ export async function startSwtpm(options: SwtpmOptions = {}): Promise<Swtpm> {
   };
   return instance;
 }
+
+export { freePort };
