@@ -55,6 +55,8 @@ export function buildProgram(): Command {
       }
     })
     .showHelpAfterError('(run with --help for usage)')
+    // A subcommand's help also lists the options it inherits (tenant's --verifier, --json, ...).
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride((err) => {
       // commander's usage errors exit 2 as DESIGN says; --help and --version exit 0.
       process.exit(err.exitCode === 0 ? 0 : 2);
