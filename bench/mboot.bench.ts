@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { medianMs, type Figure } from './harness.js';
 import { checkMeasuredBoot, createMbRefstate, parseEventLog, replayEventLog } from '../src/mboot/index.js';
+import { LAPTOP_EVENT_LOG } from '../test/support/fixtures.js';
 
 /** The 49 KB event log of a real laptop (121 events, sha1 + sha256 banks). */
-const FIXTURE = '/work/shared/fixtures/eventlogs/laptop-fedora41-sb-off.bin';
+const FIXTURE = LAPTOP_EVENT_LOG;
 
 export const figures: Figure[] = [
   {

@@ -16,9 +16,10 @@ import { createMbRefstate } from '../../../src/mboot/policy/createRefstate.js';
 import { replayEventLog } from '../../../src/mboot/replay.js';
 import type { EventLog } from '../../../src/mboot/types.js';
 import { linuxBoot } from '../../unit/mboot/builder.js';
+import { LAPTOP_EVENT_LOG } from '../../support/fixtures.js';
 
 const run = promisify(execFile);
-const FIXTURE = '/work/shared/fixtures/eventlogs/laptop-fedora41-sb-off.bin';
+const FIXTURE = LAPTOP_EVENT_LOG;
 const PCRS = Array.from({ length: 16 }, (_, i) => i);
 
 /** TPM2_Startup(SU_CLEAR), sent raw: tpm2_startup's TCTI would switch back to locality 0. */

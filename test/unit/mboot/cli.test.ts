@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { registerPolicyMb } from '../../../src/commands/policy-mb.js';
+import { LAPTOP_EVENT_LOG } from '../../support/fixtures.js';
 
-const FIXTURE = '/work/shared/fixtures/eventlogs/laptop-fedora41-sb-off.bin';
+const FIXTURE = LAPTOP_EVENT_LOG;
 const dir = mkdtempSync(join(tmpdir(), 'kts-mb-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

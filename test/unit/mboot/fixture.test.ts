@@ -13,8 +13,9 @@ import { eventLogToJson } from '../../../src/mboot/render.js';
 import { bootAggregates, replayEventLog } from '../../../src/mboot/replay.js';
 import { formatEventLog } from '../../../src/mboot/text.js';
 import type { EventLog } from '../../../src/mboot/types.js';
+import { LAPTOP_EVENT_LOG } from '../../support/fixtures.js';
 
-const FIXTURE = '/work/shared/fixtures/eventlogs/laptop-fedora41-sb-off.bin';
+const FIXTURE = LAPTOP_EVENT_LOG;
 const bytes = readFileSync(FIXTURE);
 const log = parseEventLog(bytes);
 

@@ -16,8 +16,9 @@ import { replayEventLog } from '../../../src/mboot/replay.js';
 import { formatEventLog } from '../../../src/mboot/text.js';
 import type { EventLog } from '../../../src/mboot/types.js';
 import { linuxBoot, u32 } from './builder.js';
+import { LAPTOP_EVENT_LOG } from '../../support/fixtures.js';
 
-const fixture = readFileSync('/work/shared/fixtures/eventlogs/laptop-fedora41-sb-off.bin');
+const fixture = readFileSync(LAPTOP_EVENT_LOG);
 const synthetic = linuxBoot({ startupLocality: 3, firmwareApp: true }).build();
 const fixtureLog = parseEventLog(fixture);
 const refstate = createMbRefstate(fixtureLog, { withoutSecureboot: true, relaxed: true }).refstate;

@@ -7,6 +7,7 @@ import { addAgent } from '../../../src/servers/verifier/service.js';
 import { State } from '../../../src/servers/verifier/states.js';
 import { SoftAgent } from '../../support/soft-agent.js';
 import { enrollmentBody, makeHarness } from './harness.js';
+import { LAPTOP_EVENT_LOG } from '../../support/fixtures.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -24,7 +25,7 @@ function runtimePolicy(digests: Record<string, string[]>, excludes: string[] = [
   });
 }
 
-const FIXTURE = readFileSync('/work/shared/fixtures/eventlogs/laptop-fedora41-sb-off.bin');
+const FIXTURE = readFileSync(LAPTOP_EVENT_LOG);
 const MB_MASK = '0xfbff';
 
 /** An agent whose sha256 PCRs 0-15 are what the fixture event log replays to. */
