@@ -1,25 +1,14 @@
 import { createHash } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Tpm, AK_ATTRIBUTES } from '../../../src/tpm/index.js';
-import { startSwtpm, type Swtpm } from '../../support/swtpm.js';
-import { checkQuote, makeCredential, scratchDir, transientHandles } from './helpers.js';
+import { checkQuote, makeCredential, swtpmForSuite, transientHandles } from './helpers.js';
 
 describe('Tpm with an ECC EK and an ECDSA AK', () => {
-  let swtpm: Swtpm;
-  let dir: string;
-  beforeAll(async () => {
-    swtpm = await startSwtpm({ ekCert: false });
-    dir = scratchDir();
-  });
-  afterAll(async () => {
-    await swtpm?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const suite = swtpmForSuite();
 
   it('creates, activates and quotes; tpm2_checkquote verifies the ECDSA signature', async () => {
-    const tpm = new Tpm({ tcti: swtpm.tcti, workDir: join(dir, 'tpm') });
+    const tpm = new Tpm({ tcti: suite.swtpm().tcti, workDir: join(suite.dir(), 'tpm') });
     const ek = await tpm.createEk('ecc');
     expect(await tpm.readEkCertificate('rsa')).toBeNull();
     const ak = await tpm.createAk({ hashAlg: 'sha256', signAlg: 'ecdsa' });
@@ -33,11 +22,11 @@ describe('Tpm with an ECC EK and an ECDSA AK', () => {
     const quote = await tpm.quoteWithDataPcr({ nonce: 'eccNonce0123456789ab', bank: 'sha256', pcrs: [0, 1, 2, 3, 4, 5, 6, 7], dataDigest });
     expect(quote.signature.subarray(0, 4).toString('hex')).toBe('0018000b');
     expect(checkQuote(ak.akPublic, quote, 'eccNonce0123456789ab').status).toBe(0);
-    expect(transientHandles(swtpm)).toEqual([]);
+    expect(transientHandles(suite.swtpm())).toEqual([]);
   });
 
   it('quotes the sha1 bank with a sha1 AK', async () => {
-    const tpm = new Tpm({ tcti: swtpm.tcti, workDir: join(dir, 'sha1') });
+    const tpm = new Tpm({ tcti: suite.swtpm().tcti, workDir: join(suite.dir(), 'sha1') });
     await tpm.createEk('ecc');
     const ak = await tpm.createAk({ hashAlg: 'sha1', signAlg: 'ecdsa' });
     const dataDigest = createHash('sha1').update('nk').digest();
@@ -47,7 +36,7 @@ describe('Tpm with an ECC EK and an ECDSA AK', () => {
   });
 
   it('refuses a signing scheme that does not fit the key', async () => {
-    const tpm = new Tpm({ tcti: swtpm.tcti, workDir: join(dir, 'bad') });
+    const tpm = new Tpm({ tcti: suite.swtpm().tcti, workDir: join(suite.dir(), 'bad') });
     await tpm.createEk('ecc');
     await expect(tpm.createAk({ signAlg: 'rsassa' })).rejects.toMatchObject({ code: 'invalid_input' });
   });

@@ -3,11 +3,27 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Swtpm } from '../../support/swtpm.js';
+import { afterAll, beforeAll } from 'vitest';
+import { startSwtpm, type Swtpm } from '../../support/swtpm.js';
 import type { TpmQuote } from '../../../src/tpm/index.js';
 
 export function scratchDir(prefix = 'kts-tpm-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A fresh swtpm (no EK certificate) and a scratch directory for one describe block, removed after it. */
+export function swtpmForSuite(): { swtpm(): Swtpm; dir(): string } {
+  let swtpm: Swtpm | undefined;
+  let dir: string | undefined;
+  beforeAll(async () => {
+    swtpm = await startSwtpm({ ekCert: false });
+    dir = scratchDir();
+  });
+  afterAll(async () => {
+    await swtpm?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return { swtpm: () => swtpm!, dir: () => dir! };
 }
 
 /** Runs tpm2_checkquote on a quote; returns its exit status and output. */

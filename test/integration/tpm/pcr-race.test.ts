@@ -1,31 +1,20 @@
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Tpm } from '../../../src/tpm/index.js';
-import { startSwtpm, type Swtpm } from '../../support/swtpm.js';
-import { checkQuote, scratchDir } from './helpers.js';
+import { checkQuote, swtpmForSuite } from './helpers.js';
 
 describe('quotes while another process keeps extending a quoted PCR', () => {
-  let swtpm: Swtpm;
-  let dir: string;
-  beforeAll(async () => {
-    swtpm = await startSwtpm({ ekCert: false });
-    dir = scratchDir();
-  });
-  afterAll(async () => {
-    await swtpm?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const suite = swtpmForSuite();
 
   it('every quote verifies: PCR values that moved under tpm2_quote are retried, not returned', async () => {
-    const tpm = new Tpm({ tcti: swtpm.tcti, workDir: join(dir, 'tpm') });
+    const tpm = new Tpm({ tcti: suite.swtpm().tcti, workDir: join(suite.dir(), 'tpm') });
     await tpm.createEk('ecc');
     const ak = await tpm.createAk({ signAlg: 'ecdsa' });
     // An IMA-like writer: extends PCR 10 every ~30 ms from its own process (a retry is needed
     // now and then; five failed attempts in a row would take a much busier writer).
     const writer = spawn('sh', ['-c', 'while :; do tpm2_pcrextend 10:sha256=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d " \\n"); sleep 0.02; done'], {
-      env: swtpm.env,
+      env: suite.swtpm().env,
       stdio: 'ignore',
       detached: true,
     });

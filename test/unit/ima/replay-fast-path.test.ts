@@ -21,17 +21,8 @@ import {
 import { DigestIndex } from '../../../src/ima/digest-index.js';
 import { FastNgReader } from '../../../src/ima/fast-ng.js';
 import { bufLine, imaLine, ngLine, sigLine } from './handbuilt.js';
+import { seededRandom } from '../../support/prng.js';
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const digestOf = (alg: string, content: string) => crypto.createHash(alg).update(content).digest();
 
@@ -40,7 +31,7 @@ const signerDer = signer.publicKey.export({ type: 'spki', format: 'der' });
 
 /** One scenario: a policy and a generator of lines in every shape the replay meets. */
 function scenario(seed: number, logAlg: HashAlg) {
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const p: RuntimePolicy = emptyRuntimePolicy();
   p.ima.log_hash_alg = logAlg;

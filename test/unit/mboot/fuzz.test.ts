@@ -17,22 +17,13 @@ import { formatEventLog } from '../../../src/mboot/text.js';
 import type { EventLog } from '../../../src/mboot/types.js';
 import { linuxBoot, u32 } from './builder.js';
 import { LAPTOP_EVENT_LOG } from '../../support/fixtures.js';
+import { seededRandom } from '../../support/prng.js';
 
 const fixture = readFileSync(LAPTOP_EVENT_LOG);
 const synthetic = linuxBoot({ startupLocality: 3, firmwareApp: true }).build();
 const fixtureLog = parseEventLog(fixture);
 const refstate = createMbRefstate(fixtureLog, { withoutSecureboot: true, relaxed: true }).refstate;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const stats = { inputs: 0, parsed: 0, rejected: 0 };
 
@@ -91,7 +82,7 @@ describe('mutated event logs never throw anything but ParseError / KeylimeError'
   });
 
   it('single and multiple bit flips and byte overwrites', () => {
-    const next = rng(0x5eed);
+    const next = seededRandom(0x5eed);
     for (const [base, count] of [[fixture, 2500], [synthetic, 3500]] as const) {
       for (let i = 0; i < count; i++) {
         const m = Buffer.from(base);
@@ -107,7 +98,7 @@ describe('mutated event logs never throw anything but ParseError / KeylimeError'
   });
 
   it('corrupted length and count fields in every record and in structured event data', () => {
-    const next = rng(42);
+    const next = seededRandom(42);
     const evil = [0, 1, 2, 3, 4, 15, 16, 17, 0x7f, 0xff, 0xffff, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
     for (const base of [fixture, synthetic]) {
       const log = parseEventLog(base);
@@ -144,7 +135,7 @@ describe('mutated event logs never throw anything but ParseError / KeylimeError'
   });
 
   it('random garbage, and garbage after a valid header', () => {
-    const next = rng(7);
+    const next = seededRandom(7);
     const header = fixture.subarray(0, fixtureLog.events[1]!.offset);
     for (let i = 0; i < 800; i++) {
       const junk = Buffer.alloc(Math.floor(next() * 600));

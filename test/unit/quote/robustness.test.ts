@@ -22,18 +22,8 @@ import {
   type QuoteParts,
 } from '../../../src/quote/index.js';
 import { AGENT_PEM, agentPcrs, testAk } from './fixtures.js';
+import { seededRandom } from '../../support/prng.js';
 
-/** Small deterministic PRNG (mulberry32) so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(input: Buffer, rand: () => number): Buffer {
   let b = Buffer.from(input);
@@ -109,13 +99,13 @@ describe('decoders never throw anything but ParseError', () => {
     });
 
     it(`${name}: 1,500 random mutations give a value or a ParseError`, () => {
-      const rand = rng(name.length * 7919);
+      const rand = seededRandom(name.length * 7919);
       for (let i = 0; i < 1500; i++) expectTyped(() => decode(mutate(valid, rand)));
     });
   }
 
   it('random bytes of every small length', () => {
-    const rand = rng(42);
+    const rand = seededRandom(42);
     for (let n = 0; n < 600; n++) {
       const b = Buffer.from(Array.from({ length: n % 300 }, () => Math.floor(rand() * 256)));
       for (const [, , decode] of decoders) expectTyped(() => decode(b));
@@ -130,7 +120,7 @@ describe('verifyQuote on mutated quotes: a verdict or a ParseError, never a fals
   ];
   for (const [name, parts, ak, hashAlg] of cases) {
     it(`${name}: 3,000 mutations of the three parts`, () => {
-      const rand = rng(name === 'RSA' ? 1 : 2);
+      const rand = seededRandom(name === 'RSA' ? 1 : 2);
       const options = { ak, nonce: NONCE, hashAlg, dataPubkeyPem: AGENT_PEM, tpmPolicy: buildTpmPolicy() };
       const original = verifyQuote({ quote: parts, ...options });
       expect(original.valid).toBe(true);
@@ -157,7 +147,7 @@ describe('verifyQuote on mutated quotes: a verdict or a ParseError, never a fals
       const text = formatQuoteString(parts);
       const options = { ak, nonce: NONCE, hashAlg };
       for (let n = 0; n < text.length; n += 3) expectTyped(() => verifyQuote({ quote: text.slice(0, n), ...options }));
-      const rand = rng(99);
+      const rand = seededRandom(99);
       const alphabet = 'ABCabc019+/=:r!';
       for (let i = 0; i < 1000; i++) {
         const at = Math.floor(rand() * text.length);
@@ -168,7 +158,7 @@ describe('verifyQuote on mutated quotes: a verdict or a ParseError, never a fals
   }
 
   it('mutated AKs: 1,000 per key type', () => {
-    const rand = rng(7);
+    const rand = seededRandom(7);
     for (const [ak, q, hashAlg] of [[rsa.akTpm, rsaQuote, 'sha256'], [ecc.akTpm, eccQuote, 'sha384']] as const) {
       for (let i = 0; i < 1000; i++) {
         const bad = mutate(Buffer.from(ak, 'base64'), rand);
@@ -180,7 +170,7 @@ describe('verifyQuote on mutated quotes: a verdict or a ParseError, never a fals
 
 describe('other parsers of untrusted text and keys', () => {
   it('makeCredential on 1,000 mutated EKs: a blob, a ParseError or an input error', () => {
-    const rand = rng(11);
+    const rand = seededRandom(11);
     for (let i = 0; i < 1000; i++) {
       const ek = mutate(i % 2 ? rsaEk : eccEk, rand);
       expectTyped(() => makeCredential(ek, akName, Buffer.from('secret')), [ParseError, KeylimeError]);
@@ -189,7 +179,7 @@ describe('other parsers of untrusted text and keys', () => {
 
   it('tpm_policy text: 2,000 mutations build, parse or fail with typed errors', () => {
     const wire = buildTpmPolicy(`{"15": ["${'ab'.repeat(32)}"], "22": "${'CD'.repeat(20)}"}`, { runtimePolicy: true }).json;
-    const rand = rng(5);
+    const rand = seededRandom(5);
     for (let i = 0; i < 2000; i++) {
       const at = Math.floor(rand() * wire.length);
       const s = wire.slice(0, at) + String.fromCharCode(Math.floor(rand() * 128)) + wire.slice(at + (rand() < 0.5 ? 1 : 0));
