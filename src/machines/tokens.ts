@@ -153,16 +153,8 @@ export function tokenSecret(ctx: MachineContext, token: TokenRecord): Buffer {
   return openSecret(token.secret, ctx.secretKey, secretContext(token.serial));
 }
 
-export interface TokenView {
-  serial: string;
-  tokentype: string;
-  active: boolean;
-  owner: string | null;
-  description: string;
-  otplen: number;
-  count: number;
-  info: Record<string, string>;
-}
+/** What a token may show outside the store: never its sealed secret. */
+export type TokenView = Pick<TokenRecord, 'serial' | 'tokentype' | 'active' | 'owner' | 'description' | 'otplen' | 'count' | 'info'>;
 
 /** A token without its secret and without refill tokens, for listings. */
 export function tokenView(token: TokenRecord): TokenView {

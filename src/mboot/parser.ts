@@ -61,20 +61,22 @@ function readSha1Record(r: ByteReader, num: number): LogEvent {
   const pcrIndex = r.u32('PCRIndex');
   const eventType = r.u32('EventType');
   const digest = r.bytes(20, 'Digest');
+  return finishEvent(r, { num, offset, pcrIndex, eventType, digests: [{ algorithmId: 0x0004, alg: 'sha1', digest }] });
+}
+
+/** Both record formats end alike: EventSize, the event data, and its decoded content. */
+function finishEvent(r: ByteReader, head: Pick<LogEvent, 'num' | 'offset' | 'pcrIndex' | 'eventType' | 'digests'>): LogEvent {
+  const sizeAt = r.pos;
   const size = r.u32('EventSize');
+  if (size > r.remaining) r.fail(`event ${head.num}: EventSize ${size} exceeds the ${r.remaining} bytes left`, sizeAt);
   const dataOffset = r.pos;
-  if (size > r.remaining) r.fail(`event ${num}: EventSize ${size} exceeds the ${r.remaining} bytes left`, dataOffset - 4);
   const data = r.bytes(size, 'Event');
   return {
-    num,
-    offset,
-    pcrIndex,
-    eventType,
-    typeName: eventTypeName(eventType),
-    digests: [{ algorithmId: 0x0004, alg: 'sha1', digest }],
+    ...head,
+    typeName: eventTypeName(head.eventType),
     data,
     dataOffset,
-    content: decodeEventContent(eventType, r.buf, dataOffset, dataOffset + size),
+    content: decodeEventContent(head.eventType, r.buf, dataOffset, dataOffset + size),
   };
 }
 
@@ -122,20 +124,5 @@ function readEvent2(r: ByteReader, num: number, sizes: Map<number, AlgorithmSize
     if (digests.some((d) => d.algorithmId === algorithmId)) r.fail(`event ${num}: two ${alg.name} digests`, at);
     digests.push({ algorithmId, alg: alg.name, digest: r.bytes(alg.digestSize, `${alg.name} digest`) });
   }
-  const sizeAt = r.pos;
-  const size = r.u32('EventSize');
-  if (size > r.remaining) r.fail(`event ${num}: EventSize ${size} exceeds the ${r.remaining} bytes left`, sizeAt);
-  const dataOffset = r.pos;
-  const data = r.bytes(size, 'Event');
-  return {
-    num,
-    offset,
-    pcrIndex,
-    eventType,
-    typeName: eventTypeName(eventType),
-    digests,
-    data,
-    dataOffset,
-    content: decodeEventContent(eventType, r.buf, dataOffset, dataOffset + size),
-  };
+  return finishEvent(r, { num, offset, pcrIndex, eventType, digests });
 }
