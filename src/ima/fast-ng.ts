@@ -43,12 +43,22 @@ export function hexEqualsBinary(list: DataView, at: number, bin: string): boolea
   return true;
 }
 
-export class FastNgReader {
-  private buf = new Uint8Array(1024);
-  private bufView = new DataView(this.buf.buffer);
-  /** Views of buf by length: template data lengths repeat, and a view per line would be an allocation per line. */
-  private views: Uint8Array[] = [];
+/**
+ * True when memory[at, at + 64) is the lowercase hex of the eight big-endian words at
+ * out, out + 16, ... (little-endian u32s, as Sha256Lanes lays out a digest).
+ */
+export function hexEqualsWords(memory: DataView, at: number, out: number): boolean {
+  for (let k = 0, j = at; k < 8; k++, j += 8) {
+    const hi = (HEX_PAIR[memory.getUint16(j)]! << 8) | HEX_PAIR[memory.getUint16(j + 2)]!;
+    const lo = (HEX_PAIR[memory.getUint16(j + 4)]! << 8) | HEX_PAIR[memory.getUint16(j + 6)]!;
+    // A -1 from a non-hex pair makes its half negative.
+    if (hi < 0 || lo < 0 || ((hi << 16) | lo) !== memory.getInt32(out + 16 * k, true)) return false;
+  }
+  return true;
+}
 
+/** Reads fast-lane lines and writes their template data into a caller's buffer (the hashing arena). */
+export class FastNgReader {
   // Outputs of the last accepted line (byte offsets).
   templateLength = 0;
   digestStart = 0;
@@ -56,18 +66,16 @@ export class FastNgReader {
   nameStart = 0;
   nameHash = 0;
 
-  /** Template data of the last accepted line; valid until the next read. */
-  templateData(): Uint8Array {
-    return (this.views[this.templateLength] ??= this.buf.subarray(0, this.templateLength));
-  }
+  constructor(private readonly out: Uint8Array, private readonly outView: DataView) {}
 
   /**
    * Reads the line at chars [start, end) (no newline), found in `bytes` (and `list`, a
-   * DataView of the same bytes) at `shift` further,
-   * whose template-hash column is `columnLength` hex characters. True: the line has the
-   * shape above and its template data is ready. The column itself is left to the caller.
+   * DataView of the same bytes) at `shift` further, whose template-hash column is
+   * `columnLength` hex characters, and writes its template data at `at` in the output,
+   * within `room` bytes. True: the line has the shape above and its template data is
+   * written. The column itself is left to the caller.
    */
-  read(bytes: Uint8Array, list: DataView, shift: number, start: number, end: number, columnLength: number): boolean {
+  read(bytes: Uint8Array, list: DataView, shift: number, start: number, end: number, columnLength: number, at: number, room: number): boolean {
     const s = start + shift;
     const e = end + shift;
     // "10 " + column + " ima-ng " + "a:" + "00" + " " is the least a line can hold.
@@ -81,17 +89,13 @@ export class FastNgReader {
     ) {
       return false;
     }
-
     // Template data is never longer than the line's remainder plus its length fields.
-    if (this.buf.length < e - rest + 16) {
-      this.buf = new Uint8Array(Math.max(e - rest + 16, this.buf.length * 2));
-      this.bufView = new DataView(this.buf.buffer);
-      this.views = [];
-    }
-    const b = this.buf;
+    if (e - rest + 16 > room) return false;
+    const b = this.out;
+    const bv = this.outView;
 
     // d-ng: u32 length | alg | ':' | NUL | digest bytes
-    let off = 4;
+    let off = at + 4;
     let k = rest;
     for (;;) {
       if (k >= e || k - rest > MAX_ALG) return false;
@@ -116,18 +120,17 @@ export class FastNgReader {
       k += 2;
     }
     if (k === digestStart) return false;
-    const dngLength = off - 4;
-    b[0] = dngLength;
-    b[1] = dngLength >>> 8;
-    b[2] = dngLength >>> 16;
-    b[3] = dngLength >>> 24;
+    const dngLength = off - at - 4;
+    b[at] = dngLength;
+    b[at + 1] = dngLength >>> 8;
+    b[at + 2] = dngLength >>> 16;
+    b[at + 3] = dngLength >>> 24;
 
     // n-ng: u32 length | name | NUL; the name is everything after the digest's space.
     const nameStart = k + 1;
     const lengthAt = off;
     off += 4;
     // Four bytes a step: copied, checked for ASCII and hashed as the digest index hashes names.
-    const bv = this.bufView;
     let h = FNV_BASIS;
     let j = nameStart;
     for (; j + 4 <= e; j += 4) {
@@ -150,7 +153,7 @@ export class FastNgReader {
     b[lengthAt + 2] = nngLength >>> 16;
     b[lengthAt + 3] = nngLength >>> 24;
 
-    this.templateLength = off;
+    this.templateLength = off - at;
     this.digestStart = digestStart;
     this.digestEnd = k;
     this.nameStart = nameStart;

@@ -14,7 +14,8 @@
 import { IMA_EVENT, imaEvent, type ImaEvent } from './events.js';
 import { isLineError, SeparatorScanner, tokenizeAt, type ImaEntry } from './entry.js';
 import { digestIndexOf } from './digest-index.js';
-import { FastNgReader, hexEqualsBinary } from './fast-ng.js';
+import { FastNgReader, hexEqualsBinary, hexEqualsWords } from './fast-ng.js';
+import { Sha256Lanes } from '../crypto/sha256-lanes.js';
 import { HASH_SIZES, hashBin, hashHex, type HashAlg } from './hash-algs.js';
 import { canonicalHex, pythonBytesRepr } from './hex.js';
 import { writeHex, writeLatin1 } from './fast-write.js';
@@ -134,26 +135,21 @@ export function replayImaLog(input: string | readonly string[], options: ImaRepl
 
 const utf8 = new TextEncoder();
 /**
- * The bytes of the last list, reused: allocating ~20 MB per 100,000-line list and
- * collecting it again cost about a tenth of the replay. The buffer grows to the largest
- * list seen, at most this size; larger lists get a buffer of their own each time.
+ * Lists up to this size are read into the process's shared SHA-256 lanes, whose memory
+ * then stays that large (allocating ~20 MB per 100,000-line list and collecting it again
+ * cost about a tenth of the replay); larger lists get lanes of their own each time.
  */
-const SCRATCH_LIMIT = 64 * 1024 * 1024;
-let scratch = new Uint8Array(0);
+const SHARED_INPUT_LIMIT = 64 * 1024 * 1024;
 
-/** The list's UTF-8 bytes, and whether they are all ASCII (then byte and char offsets agree). */
-function listBytes(text: string): { bytes: Uint8Array; ascii: boolean } {
-  if (text.length <= SCRATCH_LIMIT) {
-    if (scratch.length < text.length) scratch = new Uint8Array(Math.min(SCRATCH_LIMIT, Math.max(text.length, scratch.length * 2)));
-    const r = utf8.encodeInto(text, scratch);
-    if (r.read === text.length) return { bytes: scratch, ascii: r.written === text.length };
-  }
-  const bytes = Buffer.from(text, 'utf8');
-  return { bytes, ascii: bytes.length === text.length };
-}
-
-/** Lines per batch of policy lookups: enough to overlap their cache misses, small enough to stay in cache. */
+/** Lines per chunk: enough to fill the SIMD lanes and overlap the lookups' cache misses, small enough to stay in cache. */
 const CHUNK = 256;
+
+/** One set of SHA-256 lanes per process: a replay runs start to end without yielding, so it is never shared. */
+let lanesInstance: Sha256Lanes | null = null;
+
+function sharedLanes(): Sha256Lanes {
+  return (lanesInstance ??= new Sha256Lanes());
+}
 
 /** A line the general path handled inside a chunk: its PCR-side events, and the entry still to check. */
 interface PendingLine {
@@ -218,62 +214,130 @@ class ReplayRun {
   }
 
   /**
-   * A whole list as one text, walked in place (no split). Lines in the common ima-ng
-   * shape take the fast lane; their policy lookups are batched per chunk and the
-   * results merged with the general path's events in line order, so events, their
-   * order and learned keys are exactly what a line-by-line walk gives.
+   * A whole list as one text, walked in place (no split), a chunk of lines at a time.
+   * Lines in the common ima-ng shape take the fast lane: their template data goes into
+   * the SHA-256 lanes' arena as they are read, the chunk's template hashes are computed
+   * together, and then every line of the chunk is extended in order. Policy lookups are
+   * batched per chunk and merged with the general path's events in line order, so
+   * events, their order and learned keys are exactly what a line-by-line walk gives.
    */
   replayText(text: string): void {
     const scan = new SeparatorScanner(text);
     // Its own scanner, so going back to a chunk's lines leaves the main scan's memo alone.
     const missScan = new SeparatorScanner(text);
-    const reader = new FastNgReader();
+    const lanes = text.length <= SHARED_INPUT_LIMIT ? sharedLanes() : new Sha256Lanes();
+    lanes.reset();
+    // The list's UTF-8 bytes, at `base` in the lanes' memory (why one memory: Sha256Lanes).
+    let base = lanes.input(text.length);
+    let encoded = utf8.encodeInto(text, lanes.bytes.subarray(base, base + text.length));
+    if (encoded.read !== text.length) {
+      const length = Buffer.byteLength(text, 'utf8');
+      base = lanes.input(length);
+      encoded = utf8.encodeInto(text, lanes.bytes.subarray(base, base + length));
+    }
+    // All ASCII: byte and char offsets agree but for `base`.
+    const ascii = encoded.written === text.length;
+    const bytes = lanes.bytes;
+    const arena = lanes.view;
+    const bytesView = arena;
+    const reader = new FastNgReader(bytes, arena);
     const index = digestIndexOf(this.policy);
     const columnLength = 2 * HASH_SIZES[this.logAlg];
     const logAlg = this.logAlg;
     const bank = this.bank;
     const bankSize = this.bankSize;
     const sameAlg = this.sameAlg;
+    // The lanes compute SHA-256: the template-hash column, the PCR bank's value, or both.
+    const logLanes = logAlg === 'sha256';
+    const bankLanes = bank === 'sha256';
     const zeroLogBin = '\0'.repeat(HASH_SIZES[this.logAlg]);
-    const buf = this.extendBuf;
+    // PCR || value, in the lanes' scratch area.
+    const ext = lanes.scratchOffset;
+    const buf = Buffer.from(bytes.buffer, ext, 2 * bankSize);
     // The fast lane reads bytes; `shift` maps a line's char offset to its byte offset and
     // only moves past non-ASCII lines, which the fast lane never takes.
-    const { bytes, ascii } = listBytes(text);
-    const bytesView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let shift = 0;
+    let shift = base;
 
-    const candLine = new Int32Array(CHUNK);
-    const candStart = new Int32Array(CHUNK);
-    const candEnd = new Int32Array(CHUNK);
-    // Byte offsets into `bytes` of the name and digest, for the index.
-    const candName = new Int32Array(CHUNK);
-    const candNameEnd = new Int32Array(CHUNK);
-    const candDigest = new Int32Array(CHUNK);
-    const candDigestEnd = new Int32Array(CHUNK);
-    const candHash = new Int32Array(CHUNK);
+    // The chunk's lines in order: where they are, and for fast-lane lines (lane >= 0)
+    // the byte offsets of their column, name and digest, and their name's hash.
+    const recLine = new Int32Array(CHUNK);
+    const recStart = new Int32Array(CHUNK);
+    const recEnd = new Int32Array(CHUNK);
+    const recLane = new Int32Array(CHUNK);
+    const recColumn = new Int32Array(CHUNK);
+    const recNameEnd = new Int32Array(CHUNK);
+    const recName = new Int32Array(CHUNK);
+    const recDigest = new Int32Array(CHUNK);
+    const recDigestEnd = new Int32Array(CHUNK);
+    const recHash = new Int32Array(CHUNK);
+    let recs = 0;
+    // Fast-lane lines that passed, for the policy lookups: indexes into the records.
+    const cand = new Int32Array(CHUNK);
     const candSlot = new Int32Array(CHUNK);
     let candidates = 0;
     let pending: PendingLine[] = [];
-    let linesInChunk = 0;
 
-    const flush = () => {
+    /** Hash, compare and extend one fast-lane record; false sends the line the general way. */
+    const extendFast = (r: number): boolean => {
+      const lane = recLane[r]!;
+      const out = lanes.digestOffset(lane);
+      let logBin = '';
+      if (logLanes) {
+        if (!hexEqualsWords(arena, recColumn[r]!, out)) return false;
+        // A zero column is a violation entry, the general path's business (and never a real digest).
+        if (arena.getInt32(out, true) === 0 && lanes.digestIsZero(lane)) return false;
+      } else {
+        logBin = hashBin(logAlg, lanes.message(lane));
+        // The column must be this hash in lowercase hex (anything else, the general path
+        // sorts out); a zero hash would be a violation entry, which it also knows.
+        if (!hexEqualsBinary(bytesView, recColumn[r]!, logBin) || logBin === zeroLogBin) return false;
+      }
+      writeLatin1(buf, this.running, 0);
+      if (bankLanes) {
+        for (let k = 0; k < 8; k++) arena.setInt32(ext + bankSize + 4 * k, arena.getInt32(out + 16 * k, true));
+      } else {
+        writeLatin1(buf, sameAlg ? logBin : hashBin(bank, lanes.message(lane)), bankSize);
+      }
+      this.running = hashBin(bank, buf);
+      return true;
+    };
+
+    const runChunk = () => {
+      if (logLanes || bankLanes) lanes.hashAll();
+      for (let r = 0; r < recs; r++) {
+        const line = recLine[r]!;
+        if (recLane[r]! >= 0 && extendFast(r)) {
+          if (this.matchLine === null && this.running === this.quotedBin) {
+            this.matchLine = line + 1;
+            this.matchValue = this.running;
+          }
+          cand[candidates++] = r;
+          continue;
+        }
+        const events: ImaEvent[] = [];
+        const entry = this.generalLine(scan, recStart[r]!, recEnd[r]!, line, events);
+        if (entry !== null || events.length > 0) pending.push({ line, events, entry });
+      }
+
       // Probe every candidate first: independent loads, so their cache misses overlap.
-      for (let c = 0; c < candidates; c++) candSlot[c] = index.probe(candHash[c]!);
+      for (let c = 0; c < candidates; c++) candSlot[c] = index.probe(recHash[cand[c]!]!);
       let p = 0;
       for (let c = 0; c < candidates; c++) {
-        const line = candLine[c]!;
+        const r = cand[c]!;
+        const line = recLine[r]!;
         while (p < pending.length && pending[p]!.line < line) this.settle(pending[p++]!);
         const slot = candSlot[c]!;
-        if (slot >= 0 && index.listed(slot, candHash[c]!, bytesView, candName[c]!, candNameEnd[c]!, candDigest[c]!, candDigestEnd[c]!)) continue;
+        if (slot >= 0 && index.listed(slot, recHash[r]!, bytesView, recName[r]!, recNameEnd[r]!, recDigest[r]!, recDigestEnd[r]!)) continue;
         // Not listed as logged: the full checker decides (excludes, other digests, events).
         // The fast lane took the line, so it tokenises as an entry with these very tokens.
-        const e = tokenizeAt(missScan, candStart[c]!, candEnd[c]!) as ImaEntry;
+        const e = tokenizeAt(missScan, recStart[r]!, recEnd[r]!) as ImaEntry;
         this.checkEntry(e, line);
       }
       while (p < pending.length) this.settle(pending[p++]!);
       candidates = 0;
       pending = [];
-      linesInChunk = 0;
+      recs = 0;
+      lanes.reset();
     };
 
     let pos = 0;
@@ -285,39 +349,27 @@ class ReplayRun {
       if (start === end) continue;
       this.logLength++;
 
-      if (reader.read(bytes, bytesView, shift, start, end, columnLength)) {
-        const td = reader.templateData();
-        const logHash = hashBin(logAlg, td);
-        // The column must be this hash in lowercase hex (anything else, the general path
-        // sorts out); a zero hash would be a violation entry, which it also knows.
-        if (hexEqualsBinary(bytesView, start + shift + 3, logHash) && logHash !== zeroLogBin) {
-          writeLatin1(buf, this.running, 0);
-          writeLatin1(buf, sameAlg ? logHash : hashBin(bank, td), bankSize);
-          this.running = hashBin(bank, buf);
-          if (this.matchLine === null && this.running === this.quotedBin) {
-            this.matchLine = i + 1;
-            this.matchValue = this.running;
-          }
-          candLine[candidates] = i;
-          candStart[candidates] = start;
-          candEnd[candidates] = end;
-          candName[candidates] = reader.nameStart;
-          candNameEnd[candidates] = end + shift;
-          candDigest[candidates] = reader.digestStart;
-          candDigestEnd[candidates] = reader.digestEnd;
-          candHash[candidates] = reader.nameHash;
-          candidates++;
-          if (++linesInChunk === CHUNK) flush();
-          continue;
-        }
+      // Template data is at most the line's length plus its two length fields and NULs.
+      if (lanes.room() < end - start + 16 && recs > 0) runChunk();
+      const r = recs++;
+      recLine[r] = i;
+      recStart[r] = start;
+      recEnd[r] = end;
+      if (reader.read(bytes, bytesView, shift, start, end, columnLength, lanes.cursor, lanes.room())) {
+        recLane[r] = lanes.add(reader.templateLength);
+        recColumn[r] = start + shift + 3;
+        recNameEnd[r] = end + shift;
+        recName[r] = reader.nameStart;
+        recDigest[r] = reader.digestStart;
+        recDigestEnd[r] = reader.digestEnd;
+        recHash[r] = reader.nameHash;
+      } else {
+        recLane[r] = -1;
+        if (!ascii) shift += Buffer.byteLength(text.slice(start, end), 'utf8') - (end - start);
       }
-      if (!ascii) shift += Buffer.byteLength(text.slice(start, end), 'utf8') - (end - start);
-      const events: ImaEvent[] = [];
-      const entry = this.generalLine(scan, start, end, i, events);
-      if (entry !== null || events.length > 0) pending.push({ line: i, events, entry });
-      if (++linesInChunk === CHUNK) flush();
+      if (recs === CHUNK) runChunk();
     }
-    flush();
+    runChunk();
   }
 
   private settle(p: PendingLine): void {
