@@ -19,6 +19,8 @@ import {
   type RuntimePolicy,
 } from '../../../src/ima/index.js';
 import { DigestIndex } from '../../../src/ima/digest-index.js';
+import { parseImaLine, type ImaEntry } from '../../../src/ima/entry.js';
+import { templateData } from '../../../src/ima/template.js';
 import { FastNgReader } from '../../../src/ima/fast-ng.js';
 import { bufLine, imaLine, ngLine, sigLine } from './handbuilt.js';
 import { seededRandom } from '../../support/prng.js';
@@ -136,6 +138,20 @@ describe('replay: the text fast lane and the line-by-line path agree', () => {
     expect(asText.pcrMatchLine).toBe(mixed.length);
   });
 
+  it('paths longer than the SHA-256 lanes take (up to 20,000 bytes) between fast-lane lines: the same verdicts', () => {
+    const names = ['/usr/lib/a', '/x/' + 'y'.repeat(8100), '/usr/lib/b', '/x/' + 'z'.repeat(20_000), '/usr/lib/c'];
+    const lines = names.map((n) => ngLine('sha256', digestOf('sha256', n), n, 'sha256').line);
+    const p = emptyRuntimePolicy();
+    p.ima.log_hash_alg = 'sha256';
+    for (const n of names.slice(0, 4)) p.digests[n] = [digestOf('sha256', n).toString('hex')];
+    const policy = compileRuntimePolicy(p);
+    const quoted = replayImaLog(lines, { bank: 'sha256', policy }).runningPcr10;
+    const { asText, asLines } = bothWays(lines, { bank: 'sha256', policy, quotedPcr10: quoted });
+    expect(asText).toEqual(asLines);
+    expect(asText.pcrMatchLine).toBe(5);
+    expect(asText.failures.map((f) => f.id)).toEqual(['ima.validation.ima-ng.not_in_allowlist']);
+  });
+
   it('incremental rounds give the same states whichever way the lines come', () => {
     const s = scenario(99, 'sha1');
     const lines = s.lines(600).filter((l) => l !== '');
@@ -179,11 +195,16 @@ describe('replay: the text fast lane and the line-by-line path agree', () => {
     const bytes = Buffer.from(text, 'utf8');
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const shift = Buffer.byteLength(prefix) - prefix.length;
-    const reader = new FastNgReader();
-    expect(reader.read(bytes, view, 0, 0, prefix.length - 1, 40)).toBe(false);
+    const out = new Uint8Array(4096);
+    const reader = new FastNgReader(out, new DataView(out.buffer));
+    expect(reader.read(bytes, view, 0, 0, prefix.length - 1, 40, 0, out.length)).toBe(false);
     let start = prefix.length;
     for (const line of lines) {
-      expect(reader.read(bytes, view, shift, start, start + line.length, 40)).toBe(true);
+      expect(reader.read(bytes, view, shift, start, start + line.length, 40, 0, out.length)).toBe(true);
+      // Its template data is written where asked, as the general encoder writes it.
+      expect(Buffer.from(out.subarray(0, reader.templateLength))).toEqual(templateData(parseImaLine(line) as ImaEntry));
+      // Not where it would not fit.
+      expect(reader.read(bytes, view, shift, start, start + line.length, 40, 0, reader.templateLength - 1)).toBe(false);
       const slot = index.probe(reader.nameHash);
       expect(slot).toBeGreaterThanOrEqual(0);
       const nameEnd = start + line.length + shift;
