@@ -6,9 +6,10 @@
  * arrays are tens of megabytes of separately allocated objects, and a lookup per IMA
  * line costs several cache misses (measured: ~600 ns of a ~1.5 µs line). Here the
  * table is one Int32Array probed for a whole batch of lines at once (independent
- * loads the CPU overlaps), and names and digests live in two byte arenas in policy
- * order, so lines that follow the policy's order read memory sequentially. They are
- * compared with the list's bytes four at a time through DataViews (no string slices).
+ * loads the CPU overlaps), and names and digests (as bytes, not hex) live in two byte
+ * arenas in policy order, so lines that follow the policy's order read memory
+ * sequentially. They are compared with a line's name and decoded digest four bytes at
+ * a time through DataViews (no string slices).
  *
  * The index only ever answers "listed" when the policy Map would: it holds only ASCII
  * names and lowercase hex digests, for which byte equality is string equality.
@@ -63,7 +64,7 @@ export class DigestIndex {
   private readonly names: DataView;
   private readonly nameAt: Int32Array;
   private readonly nameLen: Int32Array;
-  /** All indexed digests (lowercase hex bytes), concatenated; entry e owns digests firstDigest[e] .. firstDigest[e + 1] - 1. */
+  /** All indexed digests (decoded from lowercase hex), concatenated; entry e owns digests firstDigest[e] .. firstDigest[e + 1] - 1. */
   private readonly digests: DataView;
   private readonly firstDigest: Int32Array;
   private readonly digestAt: Int32Array;
@@ -88,9 +89,9 @@ export class DigestIndex {
         if (!isLowerHex(d)) continue;
         if (usable++ === 0) firstDigest.push(digestAt.length);
         digestAt.push(digestOff);
-        digestLen.push(d.length);
+        digestLen.push(d.length >>> 1);
         digests.push(d);
-        digestOff += d.length;
+        digestOff += d.length >>> 1;
       }
       if (usable === 0) continue;
       names.push(name);
@@ -101,7 +102,7 @@ export class DigestIndex {
     const n = names.length;
     firstDigest.push(digestAt.length);
     this.names = latin1View(names.join(''));
-    this.digests = latin1View(digests.join(''));
+    this.digests = bytesView(Buffer.from(digests.join(''), 'hex'));
     this.nameAt = Int32Array.from(nameAt);
     this.nameLen = Int32Array.from(nameLen);
     this.firstDigest = Int32Array.from(firstDigest);
@@ -138,11 +139,11 @@ export class DigestIndex {
   }
 
   /**
-   * Continues from a probed slot: true when list[nameStart, nameEnd) is a listed name
-   * whose accepted digests include list[digestStart, digestEnd) exactly (byte offsets
-   * into the list's bytes).
+   * Continues from a probed slot: true when memory[nameStart, nameEnd) is a listed name
+   * whose accepted digests include the `digestLength` bytes at memory[digestAt] (the
+   * logged digest, decoded).
    */
-  listed(slot: number, hash: number, list: DataView, nameStart: number, nameEnd: number, digestStart: number, digestEnd: number): boolean {
+  listed(slot: number, hash: number, memory: DataView, nameStart: number, nameEnd: number, digestAt: number, digestLength: number): boolean {
     const slots = this.slots;
     const mask = this.mask;
     const len = nameEnd - nameStart;
@@ -151,11 +152,10 @@ export class DigestIndex {
       if (e1 === 0) return false;
       if (slots[s * 2] !== hash) continue;
       const e = e1 - 1;
-      if (this.nameLen[e] !== len || !bytesEqual(list, nameStart, this.names, this.nameAt[e]!, len)) continue;
+      if (this.nameLen[e] !== len || !bytesEqual(memory, nameStart, this.names, this.nameAt[e]!, len)) continue;
       // Names are unique in the policy, so this entry decides.
-      const dlen = digestEnd - digestStart;
       for (let d = this.firstDigest[e]!, last = this.firstDigest[e + 1]!; d < last; d++) {
-        if (this.digestLen[d] === dlen && bytesEqual(list, digestStart, this.digests, this.digestAt[d]!, dlen)) return true;
+        if (this.digestLen[d] === digestLength && bytesEqual(memory, digestAt, this.digests, this.digestAt[d]!, digestLength)) return true;
       }
       return false;
     }
@@ -163,7 +163,10 @@ export class DigestIndex {
 }
 
 function latin1View(text: string): DataView {
-  const b = Buffer.from(text, 'latin1');
+  return bytesView(Buffer.from(text, 'latin1'));
+}
+
+function bytesView(b: Buffer): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 

@@ -57,25 +57,31 @@ export function hexEqualsWords(memory: DataView, at: number, out: number): boole
   return true;
 }
 
-/** Reads fast-lane lines and writes their template data into a caller's buffer (the hashing arena). */
+/**
+ * Reads fast-lane lines from a memory that holds the list's bytes and writes their
+ * template data elsewhere in the same memory (the hashing arena).
+ */
 export class FastNgReader {
-  // Outputs of the last accepted line (byte offsets).
+  // Outputs of the last accepted line: offsets into the list's bytes (the name) and the
+  // output (the digest's bytes, inside the template data).
   templateLength = 0;
-  digestStart = 0;
-  digestEnd = 0;
+  digestAt = 0;
+  digestLength = 0;
   nameStart = 0;
   nameHash = 0;
 
-  constructor(private readonly out: Uint8Array, private readonly outView: DataView) {}
+  constructor(private readonly bytes: Uint8Array, private readonly view: DataView) {}
 
   /**
-   * Reads the line at chars [start, end) (no newline), found in `bytes` (and `list`, a
-   * DataView of the same bytes) at `shift` further, whose template-hash column is
-   * `columnLength` hex characters, and writes its template data at `at` in the output,
-   * within `room` bytes. True: the line has the shape above and its template data is
-   * written. The column itself is left to the caller.
+   * Reads the line at chars [start, end) of the list (no newline), whose bytes are at
+   * `shift` further in memory, whose template-hash column is `columnLength` hex
+   * characters, and writes its template data at `at`, within `room` bytes. True: the line
+   * has the shape above and its template data is written. The column itself is left to
+   * the caller.
    */
-  read(bytes: Uint8Array, list: DataView, shift: number, start: number, end: number, columnLength: number, at: number, room: number): boolean {
+  read(shift: number, start: number, end: number, columnLength: number, at: number, room: number): boolean {
+    const bytes = this.bytes;
+    const list = this.view;
     const s = start + shift;
     const e = end + shift;
     // "10 " + column + " ima-ng " + "a:" + "00" + " " is the least a line can hold.
@@ -91,8 +97,6 @@ export class FastNgReader {
     }
     // Template data is never longer than the line's remainder plus its length fields.
     if (e - rest + 16 > room) return false;
-    const b = this.out;
-    const bv = this.outView;
 
     // d-ng: u32 length | alg | ':' | NUL | digest bytes
     let off = at + 4;
@@ -102,29 +106,44 @@ export class FastNgReader {
       const c = bytes[k]!;
       if (c === 0x3a) break;
       if (c <= 0x20 || c >= 0x7f) return false;
-      b[off++] = c;
+      bytes[off++] = c;
       k++;
     }
     if (k === rest) return false;
-    b[off++] = 0x3a;
-    b[off++] = 0x00;
+    bytes[off++] = 0x3a;
+    bytes[off++] = 0x00;
     const digestStart = k + 1;
+    const digestAt = off;
     k = digestStart;
     for (;;) {
+      // Four hex characters a step while they are all hex; the space after the digest
+      // (or anything else) is sorted out a pair at a time.
+      if (k + 3 < e) {
+        const quad = list.getUint32(k);
+        const hi = HEX_PAIR[quad >>> 16]!;
+        const lo = HEX_PAIR[quad & 0xffff]!;
+        if ((hi | lo) >= 0) {
+          list.setUint16(off, (hi << 8) | lo);
+          off += 2;
+          k += 4;
+          continue;
+        }
+      }
       if (k + 1 >= e) return false;
       const pair = list.getUint16(k);
       if (pair >>> 8 === 0x20) break;
       const v = HEX_PAIR[pair]!;
       if (v < 0) return false;
-      b[off++] = v;
+      bytes[off++] = v;
       k += 2;
     }
     if (k === digestStart) return false;
+    const digestLength = off - digestAt;
     const dngLength = off - at - 4;
-    b[at] = dngLength;
-    b[at + 1] = dngLength >>> 8;
-    b[at + 2] = dngLength >>> 16;
-    b[at + 3] = dngLength >>> 24;
+    bytes[at] = dngLength;
+    bytes[at + 1] = dngLength >>> 8;
+    bytes[at + 2] = dngLength >>> 16;
+    bytes[at + 3] = dngLength >>> 24;
 
     // n-ng: u32 length | name | NUL; the name is everything after the digest's space.
     const nameStart = k + 1;
@@ -136,26 +155,26 @@ export class FastNgReader {
     for (; j + 4 <= e; j += 4) {
       const w = list.getUint32(j);
       if ((w & 0x80808080) !== 0) return false;
-      bv.setUint32(off, w);
+      list.setUint32(off, w);
       off += 4;
       h = Math.imul(h ^ w, FNV_PRIME);
     }
     for (; j < e; j++) {
       const c = bytes[j]!;
       if (c > 0x7f) return false;
-      b[off++] = c;
+      bytes[off++] = c;
       h = Math.imul(h ^ c, FNV_PRIME);
     }
-    b[off++] = 0x00;
+    bytes[off++] = 0x00;
     const nngLength = off - lengthAt - 4;
-    b[lengthAt] = nngLength;
-    b[lengthAt + 1] = nngLength >>> 8;
-    b[lengthAt + 2] = nngLength >>> 16;
-    b[lengthAt + 3] = nngLength >>> 24;
+    bytes[lengthAt] = nngLength;
+    bytes[lengthAt + 1] = nngLength >>> 8;
+    bytes[lengthAt + 2] = nngLength >>> 16;
+    bytes[lengthAt + 3] = nngLength >>> 24;
 
     this.templateLength = off - at;
-    this.digestStart = digestStart;
-    this.digestEnd = k;
+    this.digestAt = digestAt;
+    this.digestLength = digestLength;
     this.nameStart = nameStart;
     this.nameHash = finishNameHash(h);
     return true;

@@ -239,7 +239,6 @@ class ReplayRun {
     const ascii = encoded.written === text.length;
     const bytes = lanes.bytes;
     const arena = lanes.view;
-    const bytesView = arena;
     const reader = new FastNgReader(bytes, arena);
     const index = digestIndexOf(this.policy);
     const columnLength = 2 * HASH_SIZES[this.logAlg];
@@ -259,7 +258,7 @@ class ReplayRun {
     let shift = base;
 
     // The chunk's lines in order: where they are, and for fast-lane lines (lane >= 0)
-    // the byte offsets of their column, name and digest, and their name's hash.
+    // the byte offsets of their column, name and decoded digest, and their name's hash.
     const recLine = new Int32Array(CHUNK);
     const recStart = new Int32Array(CHUNK);
     const recEnd = new Int32Array(CHUNK);
@@ -268,7 +267,7 @@ class ReplayRun {
     const recNameEnd = new Int32Array(CHUNK);
     const recName = new Int32Array(CHUNK);
     const recDigest = new Int32Array(CHUNK);
-    const recDigestEnd = new Int32Array(CHUNK);
+    const recDigestLength = new Int32Array(CHUNK);
     const recHash = new Int32Array(CHUNK);
     let recs = 0;
     // Fast-lane lines that passed, for the policy lookups: indexes into the records.
@@ -290,7 +289,7 @@ class ReplayRun {
         logBin = hashBin(logAlg, lanes.message(lane));
         // The column must be this hash in lowercase hex (anything else, the general path
         // sorts out); a zero hash would be a violation entry, which it also knows.
-        if (!hexEqualsBinary(bytesView, recColumn[r]!, logBin) || logBin === zeroLogBin) return false;
+        if (!hexEqualsBinary(arena, recColumn[r]!, logBin) || logBin === zeroLogBin) return false;
       }
       writeLatin1(buf, this.running, 0);
       if (bankLanes) {
@@ -327,7 +326,7 @@ class ReplayRun {
         const line = recLine[r]!;
         while (p < pending.length && pending[p]!.line < line) this.settle(pending[p++]!);
         const slot = candSlot[c]!;
-        if (slot >= 0 && index.listed(slot, recHash[r]!, bytesView, recName[r]!, recNameEnd[r]!, recDigest[r]!, recDigestEnd[r]!)) continue;
+        if (slot >= 0 && index.listed(slot, recHash[r]!, arena, recName[r]!, recNameEnd[r]!, recDigest[r]!, recDigestLength[r]!)) continue;
         // Not listed as logged: the full checker decides (excludes, other digests, events).
         // The fast lane took the line, so it tokenises as an entry with these very tokens.
         const e = tokenizeAt(missScan, recStart[r]!, recEnd[r]!) as ImaEntry;
@@ -355,13 +354,13 @@ class ReplayRun {
       recLine[r] = i;
       recStart[r] = start;
       recEnd[r] = end;
-      if (reader.read(bytes, bytesView, shift, start, end, columnLength, lanes.cursor, lanes.room())) {
+      if (reader.read(shift, start, end, columnLength, lanes.cursor, lanes.room())) {
         recLane[r] = lanes.add(reader.templateLength);
         recColumn[r] = start + shift + 3;
         recNameEnd[r] = end + shift;
         recName[r] = reader.nameStart;
-        recDigest[r] = reader.digestStart;
-        recDigestEnd[r] = reader.digestEnd;
+        recDigest[r] = reader.digestAt;
+        recDigestLength[r] = reader.digestLength;
         recHash[r] = reader.nameHash;
       } else {
         recLane[r] = -1;

@@ -192,26 +192,29 @@ describe('replay: the text fast lane and the line-by-line path agree', () => {
     const index = new DigestIndex(map);
     const prefix = ngLine('sha256', digestOf('sha256', 'x'), '/usr/share/caf\u00e9', 'sha1').line + '\n';
     const text = prefix + lines.join('\n');
-    const bytes = Buffer.from(text, 'utf8');
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // The list's bytes, then room for template data: the reader works in one memory.
+    const listLength = Buffer.byteLength(text);
+    const memory = Buffer.alloc(listLength + 4096);
+    memory.write(text, 0, 'utf8');
+    const view = new DataView(memory.buffer, memory.byteOffset, memory.byteLength);
+    const out = listLength;
     const shift = Buffer.byteLength(prefix) - prefix.length;
-    const out = new Uint8Array(4096);
-    const reader = new FastNgReader(out, new DataView(out.buffer));
-    expect(reader.read(bytes, view, 0, 0, prefix.length - 1, 40, 0, out.length)).toBe(false);
+    const reader = new FastNgReader(memory, view);
+    expect(reader.read(0, 0, prefix.length - 1, 40, out, 4096)).toBe(false);
     let start = prefix.length;
     for (const line of lines) {
-      expect(reader.read(bytes, view, shift, start, start + line.length, 40, 0, out.length)).toBe(true);
+      expect(reader.read(shift, start, start + line.length, 40, out, 4096)).toBe(true);
       // Its template data is written where asked, as the general encoder writes it.
-      expect(Buffer.from(out.subarray(0, reader.templateLength))).toEqual(templateData(parseImaLine(line) as ImaEntry));
-      // Not where it would not fit.
-      expect(reader.read(bytes, view, shift, start, start + line.length, 40, 0, reader.templateLength - 1)).toBe(false);
+      expect(memory.subarray(out, out + reader.templateLength)).toEqual(templateData(parseImaLine(line) as ImaEntry));
       const slot = index.probe(reader.nameHash);
       expect(slot).toBeGreaterThanOrEqual(0);
       const nameEnd = start + line.length + shift;
-      expect(index.listed(slot, reader.nameHash, view, reader.nameStart, nameEnd, reader.digestStart, reader.digestEnd)).toBe(true);
+      expect(index.listed(slot, reader.nameHash, view, reader.nameStart, nameEnd, reader.digestAt, reader.digestLength)).toBe(true);
       // Another digest under the same name, or the name's prefix: not listed.
-      expect(index.listed(slot, reader.nameHash, view, reader.nameStart, nameEnd, reader.nameStart, reader.nameStart + 64)).toBe(false);
-      expect(index.listed(slot, reader.nameHash, view, reader.nameStart, nameEnd - 1, reader.digestStart, reader.digestEnd)).toBe(false);
+      expect(index.listed(slot, reader.nameHash, view, reader.nameStart, nameEnd, reader.digestAt + 1, reader.digestLength)).toBe(false);
+      expect(index.listed(slot, reader.nameHash, view, reader.nameStart, nameEnd - 1, reader.digestAt, reader.digestLength)).toBe(false);
+      // Not where it would not fit.
+      expect(reader.read(shift, start, start + line.length, 40, out, reader.templateLength - 1)).toBe(false);
       start += line.length + 1;
     }
     expect(index.probe(reader.nameHash ^ 1)).toBe(-1);
