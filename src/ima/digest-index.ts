@@ -5,11 +5,11 @@
  * Why not the policy's Map: with 100,000 paths the Map, its key strings and digest
  * arrays are tens of megabytes of separately allocated objects, and a lookup per IMA
  * line costs several cache misses (measured: ~600 ns of a ~1.5 µs line). Here the
- * table is one Int32Array probed for a whole batch of lines at once (independent
- * loads the CPU overlaps), and names and digests (as bytes, not hex) live in two byte
- * arenas in policy order, so lines that follow the policy's order read memory
- * sequentially. They are compared with a line's name and decoded digest four bytes at
- * a time through DataViews (no string slices).
+ * table is one Int32Array, and each entry is one record in a byte arena (its name, then
+ * its digests as bytes), so a lookup is two cache misses: the slot, then the record.
+ * The replay touches both for a whole batch of lines before looking any up, so those
+ * misses overlap. Names and digests are compared four bytes at a time through
+ * DataViews (no string slices).
  *
  * The index only ever answers "listed" when the policy Map would: it holds only ASCII
  * names and lowercase hex digests, for which byte equality is string equality.
@@ -56,70 +56,78 @@ function isLowerHex(d: unknown): d is string {
   return true;
 }
 
+/** A record: u16 name length, u8 digest count, u8 0, the name, then per digest u8 length and its bytes. */
+const RECORD_HEADER = 4;
+
 export class DigestIndex {
-  /** Open addressing, two ints per slot: name hash, entry + 1 (0 = empty). */
+  /** Open addressing, two ints per slot: name hash, record offset + 1 (0 = empty). */
   private readonly slots: Int32Array;
   private readonly mask: number;
-  /** All indexed names (ASCII bytes), concatenated; entry e is names[nameAt[e], nameAt[e] + nameLen[e]). */
-  private readonly names: DataView;
-  private readonly nameAt: Int32Array;
-  private readonly nameLen: Int32Array;
-  /** All indexed digests (decoded from lowercase hex), concatenated; entry e owns digests firstDigest[e] .. firstDigest[e + 1] - 1. */
-  private readonly digests: DataView;
-  private readonly firstDigest: Int32Array;
-  private readonly digestAt: Int32Array;
-  private readonly digestLen: Int32Array;
+  private readonly records: DataView;
 
   constructor(digestMap: ReadonlyMap<string, readonly string[]>) {
+    // What goes in, and how large the arena is, first; then one buffer, written in place.
     const names: string[] = [];
-    const nameAt: number[] = [];
-    const nameLen: number[] = [];
-    const digests: string[] = [];
-    const firstDigest: number[] = [];
-    const digestAt: number[] = [];
-    const digestLen: number[] = [];
-    let nameOff = 0;
-    let digestOff = 0;
+    const digestLists: string[][] = [];
+    let size = 0;
     for (const [name, accepted] of digestMap) {
       // boot_aggregate may be widened by measured-boot aggregates: the checker decides it.
       if (name === 'boot_aggregate') continue;
-      if (!isAscii(name)) continue;
-      let usable = 0;
-      for (const d of accepted) {
-        if (!isLowerHex(d)) continue;
-        if (usable++ === 0) firstDigest.push(digestAt.length);
-        digestAt.push(digestOff);
-        digestLen.push(d.length >>> 1);
-        digests.push(d);
-        digestOff += d.length >>> 1;
-      }
-      if (usable === 0) continue;
+      // Longer names never reach the fast lane (its lines are shorter than a SHA-256 lanes message).
+      if (!isAscii(name) || name.length > 0xffff) continue;
+      const digests = accepted.filter((d) => isLowerHex(d) && d.length <= 2 * 0xff);
+      if (digests.length === 0 || digests.length > 0xff) continue;
       names.push(name);
-      nameAt.push(nameOff);
-      nameLen.push(name.length);
-      nameOff += name.length;
+      digestLists.push(digests);
+      size += RECORD_HEADER + name.length + digests.reduce((n, d) => n + 1 + d.length / 2, 0);
     }
-    const n = names.length;
-    firstDigest.push(digestAt.length);
-    this.names = latin1View(names.join(''));
-    this.digests = bytesView(Buffer.from(digests.join(''), 'hex'));
-    this.nameAt = Int32Array.from(nameAt);
-    this.nameLen = Int32Array.from(nameLen);
-    this.firstDigest = Int32Array.from(firstDigest);
-    this.digestAt = Int32Array.from(digestAt);
-    this.digestLen = Int32Array.from(digestLen);
+    const arena = Buffer.alloc(Math.max(size, 1));
+    const records = bytesView(arena);
+    const offsets: number[] = [];
+    const hashes: number[] = [];
+    let at = 0;
+    for (let e = 0; e < names.length; e++) {
+      const name = names[e]!;
+      offsets.push(at);
+      records.setUint16(at, name.length);
+      records.setUint8(at + 2, digestLists[e]!.length);
+      arena.write(name, at + RECORD_HEADER, 'latin1');
+      hashes.push(asciiBytesHash(records, at + RECORD_HEADER, at + RECORD_HEADER + name.length));
+      at += RECORD_HEADER + name.length;
+      for (const d of digestLists[e]!) {
+        records.setUint8(at, d.length / 2);
+        at += 1 + arena.write(d, at + 1, 'hex');
+      }
+    }
+    this.records = records;
 
-    let size = 16;
-    while (size < n * 2) size *= 2;
-    this.mask = size - 1;
-    this.slots = new Int32Array(size * 2);
+    const n = offsets.length;
+    let slotCount = 16;
+    while (slotCount < n * 2) slotCount *= 2;
+    this.mask = slotCount - 1;
+    this.slots = new Int32Array(slotCount * 2);
     for (let e = 0; e < n; e++) {
-      const h = asciiBytesHash(this.names, nameAt[e]!, nameAt[e]! + nameLen[e]!);
+      const h = hashes[e]!;
       let s = h & this.mask;
       while (this.slots[s * 2 + 1] !== 0) s = (s + 1) & this.mask;
       this.slots[s * 2] = h;
-      this.slots[s * 2 + 1] = e + 1;
+      this.slots[s * 2 + 1] = offsets[e]! + 1;
     }
+  }
+
+  /**
+   * Loads the hash's home slot and returns what it holds, without a branch on it: called
+   * for a whole batch of names before `probe`, it lets the CPU have all their cache
+   * misses in flight at once (a probe's loop exit depends on the loaded slot, so a
+   * mispredicted exit would otherwise wait for each miss in turn).
+   */
+  touch(hash: number): number {
+    return this.slots[((hash & this.mask) << 1) + 1]!;
+  }
+
+  /** The same for the record a touched slot names (`touch`'s result), before `listed` reads it. */
+  touchRecord(slotValue: number): number {
+    return this.records.getUint8(slotValue > 0 ? slotValue - 1 : 0);
   }
 
   /**
@@ -151,19 +159,19 @@ export class DigestIndex {
       const e1 = slots[s * 2 + 1]!;
       if (e1 === 0) return false;
       if (slots[s * 2] !== hash) continue;
-      const e = e1 - 1;
-      if (this.nameLen[e] !== len || !bytesEqual(memory, nameStart, this.names, this.nameAt[e]!, len)) continue;
-      // Names are unique in the policy, so this entry decides.
-      for (let d = this.firstDigest[e]!, last = this.firstDigest[e + 1]!; d < last; d++) {
-        if (this.digestLen[d] === digestLength && bytesEqual(memory, digestAt, this.digests, this.digestAt[d]!, digestLength)) return true;
+      const at = e1 - 1;
+      const records = this.records;
+      if (records.getUint16(at) !== len || !bytesEqual(memory, nameStart, records, at + RECORD_HEADER, len)) continue;
+      // Names are unique in the policy, so this record decides.
+      let d = at + RECORD_HEADER + len;
+      for (let left = records.getUint8(at + 2); left > 0; left--) {
+        const dlen = records.getUint8(d);
+        if (dlen === digestLength && bytesEqual(memory, digestAt, records, d + 1, dlen)) return true;
+        d += 1 + dlen;
       }
       return false;
     }
   }
-}
-
-function latin1View(text: string): DataView {
-  return bytesView(Buffer.from(text, 'latin1'));
 }
 
 function bytesView(b: Buffer): DataView {

@@ -318,7 +318,10 @@ class ReplayRun {
         if (entry !== null || events.length > 0) pending.push({ line, events, entry });
       }
 
-      // Probe every candidate first: independent loads, so their cache misses overlap.
+      // Touch every candidate's slot, then the records they name, then look up: each pass
+      // is independent loads, so their cache misses overlap.
+      for (let c = 0; c < candidates; c++) candSlot[c] = index.touch(recHash[cand[c]!]!);
+      for (let c = 0; c < candidates; c++) candSlot[c] = index.touchRecord(candSlot[c]!);
       for (let c = 0; c < candidates; c++) candSlot[c] = index.probe(recHash[cand[c]!]!);
       let p = 0;
       for (let c = 0; c < candidates; c++) {
