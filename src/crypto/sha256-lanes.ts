@@ -48,7 +48,9 @@ const DESC_AREA = (MAX_MESSAGES / 4) * DESC_SIZE;
 /** Scratch bytes for the caller (the replay's PCR extend buffer). */
 export const SCRATCH_SIZE = 256;
 const SCRATCH_START = Math.ceil(DESC_AREA / 64) * 64;
-const ARENA_START = SCRATCH_START + SCRATCH_SIZE;
+/** K[0..63], each in all four lanes, for the kernel's round loop. */
+const K_TABLE = SCRATCH_START + SCRATCH_SIZE;
+const ARENA_START = K_TABLE + 64 * 16;
 const ARENA_SIZE = 1 << 20;
 /** The longest message one `add` takes (a path is at most 4096 bytes). */
 export const MAX_MESSAGE = 8192;
@@ -68,12 +70,13 @@ const GATHER_ODD_BE = [11, 10, 9, 8, 15, 14, 13, 12, 27, 26, 25, 24, 31, 30, 29,
  * messages' blocks (already padded) and stores each lane's state after its last block.
  */
 function kernel(): Uint8Array {
-  const f = new WasmFunction(2, 6);
+  const f = new WasmFunction(2, 7);
   const desc = f.i32Local(0);
   const groups = f.i32Local(1);
   const ptr = [f.i32Local(2), f.i32Local(3), f.i32Local(4), f.i32Local(5)];
   const maxBlocks = f.i32Local(6);
   const block = f.i32Local(7);
+  const kPtr = f.i32Local(8);
   const v = () => f.v128Local();
   const state = Array.from({ length: 8 }, v);
   const work = Array.from({ length: 8 }, v);
@@ -83,6 +86,8 @@ function kernel(): Uint8Array {
   const blocks = v();
   const t1 = v();
   const tmp = v();
+  const xorA = v();
+  const xorB = v();
 
   const rotr = (x: Local, n: number) => f.get(x).shrU32(n).get(x).shl32(32 - n).or();
   // σ0/σ1 of the message schedule, Σ0/Σ1 of the rounds (FIPS 180-4 §4.1.2).
@@ -122,7 +127,9 @@ function kernel(): Uint8Array {
   // Registers are renamed instead of moved: after a round, the new a lives in h's local
   // and the new e in d's.
   let [a, b, c, d, e, ff, g, h] = work as [Local, Local, Local, Local, Local, Local, Local, Local];
-  for (let t = 0; t < 64; t++) {
+  let [ab, bc] = [xorA, xorB];
+  f.get(b).get(c).xor().set(bc);
+  const round = (t: number, kFromTable: boolean) => {
     const wt = w[t % 16]!;
     if (t < 16) {
       if (t % 4 === 0) loadQuad(t / 4);
@@ -136,16 +143,31 @@ function kernel(): Uint8Array {
     }
     // t1 = h + K[t] + w[t] + Ch(e, f, g) + Σ1(e), summed in that order because the
     // first terms are ready early and Σ1(e) comes last on the critical path.
-    f.get(h).v128Const32(K[t]!).add32().get(wt).add32();
+    f.get(h);
+    if (kFromTable) f.get(kPtr).v128Load(16 * (t % 16));
+    else f.v128Const32(K[t]!);
+    f.add32().get(wt).add32();
     f.get(ff).get(g).get(e).bitselect().add32();
     bigSigma(e, 6, 11, 25);
     f.add32().set(t1);
     f.get(d).get(t1).add32().set(d);
-    // a' = t1 + Σ0(a) + Maj(a, b, c), where Maj picks c where a and b differ, else b.
+    // a' = t1 + Σ0(a) + Maj(a, b, c), with Maj = b ^ ((a ^ b) & (b ^ c)): this round's
+    // a ^ b is the next round's b ^ c.
     bigSigma(a, 2, 13, 22);
-    f.get(c).get(b).get(a).get(b).xor().bitselect().add32().get(t1).add32().set(h);
+    f.get(a).get(b).xor().set(ab);
+    f.get(b).get(ab).get(bc).and().xor().add32().get(t1).add32().set(h);
+    [ab, bc] = [bc, ab];
     [a, b, c, d, e, ff, g, h] = [h, a, b, c, d, e, ff, g];
-  }
+  };
+  // Rounds 0-15 read the block; 16-63 are one loop over 16 rounds (a whole number of
+  // renamings, so the locals line up again), which keeps the code small enough to stay
+  // in the instruction cache next to everything else the replay runs.
+  for (let t = 0; t < 16; t++) round(t, false);
+  f.i32Const(K_TABLE + 16 * 16).set(kPtr);
+  f.loop();
+  for (let t = 16; t < 32; t++) round(t, true);
+  f.get(kPtr).i32Const(16 * 16).i32Add().tee(kPtr).i32Const(K_TABLE + 64 * 16).i32LtU().brIf();
+  f.end();
   const final = [a, b, c, d, e, ff, g, h];
   for (let k = 0; k < 8; k++) f.get(state[k]!).get(final[k]!).add32().set(state[k]!);
 
@@ -213,6 +235,7 @@ export class Sha256Lanes {
     const buffer = this.memory ? this.memory.buffer : new ArrayBuffer(pages * PAGE);
     this.bytes = new Uint8Array(buffer);
     this.view = new DataView(buffer);
+    for (let t = 0; t < 64; t++) for (let lane = 0; lane < 4; lane++) this.view.setInt32(K_TABLE + 16 * t + 4 * lane, K[t]!, true);
     let run: Kernel | null = null;
     if (module && this.memory && wasm) {
       const instance = new wasm.Instance(module, { env: { memory: this.memory } });
