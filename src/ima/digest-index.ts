@@ -18,28 +18,41 @@
 import type { CompiledRuntimePolicy } from './policy.js';
 
 const FNV_BASIS = 0x811c9dc5 | 0;
+/** The second lane's start (another FNV offset basis would do; any odd constant works). */
+const FNV_BASIS_2 = 0x9e3779b9 | 0;
 const FNV_PRIME = 16777619;
 
 /**
- * The hash of a name's ASCII bytes at [start, end): FNV-1a over big-endian 4-byte words,
- * then the remaining bytes one by one, then mixed so its low bits index well. The fast
- * lane computes the same while copying a line's name.
+ * The hash of a name's ASCII bytes at [start, end): FNV-1a in two lanes, eight bytes a
+ * step (big-endian words: the first to lane 0, the second to lane 1), then a last word
+ * to lane 0 and the remaining bytes one by one to lane 1, then mixed so its low bits
+ * index well. Two lanes halve the chain of dependent multiplies. The fast lane computes
+ * the same while copying a line's name.
  */
 export function asciiBytesHash(bytes: DataView, start: number, end: number): number {
-  let h = FNV_BASIS;
+  let h0 = FNV_BASIS;
+  let h1 = FNV_BASIS_2;
   let j = start;
-  for (; j + 4 <= end; j += 4) h = Math.imul(h ^ bytes.getUint32(j), FNV_PRIME);
-  for (; j < end; j++) h = Math.imul(h ^ bytes.getUint8(j), FNV_PRIME);
-  return finishNameHash(h);
+  for (; j + 8 <= end; j += 8) {
+    h0 = Math.imul(h0 ^ bytes.getUint32(j), FNV_PRIME);
+    h1 = Math.imul(h1 ^ bytes.getUint32(j + 4), FNV_PRIME);
+  }
+  if (j + 4 <= end) {
+    h0 = Math.imul(h0 ^ bytes.getUint32(j), FNV_PRIME);
+    j += 4;
+  }
+  for (; j < end; j++) h1 = Math.imul(h1 ^ bytes.getUint8(j), FNV_PRIME);
+  return finishNameHash(h0, h1);
 }
 
-export function finishNameHash(h: number): number {
+export function finishNameHash(h0: number, h1: number): number {
+  let h = h0 ^ Math.imul(h1 ^ (h1 >>> 15), 0x2c1b3c6d);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   return h ^ (h >>> 13);
 }
 
-export { FNV_BASIS, FNV_PRIME };
+export { FNV_BASIS, FNV_BASIS_2, FNV_PRIME };
 
 function isAscii(name: string): boolean {
   for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) > 0x7f) return false;

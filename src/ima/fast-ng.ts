@@ -15,7 +15,7 @@
  * either meets that char's lead byte (>= 0x80, declined) or the line is pure ASCII.
  * Outputs are byte offsets (the digest index compares bytes).
  */
-import { FNV_BASIS, FNV_PRIME, finishNameHash } from './digest-index.js';
+import { FNV_BASIS, FNV_BASIS_2, FNV_PRIME, finishNameHash } from './digest-index.js';
 
 /**
  * Byte values of two lowercase hex characters read as one big-endian u16 ((hi << 8) | lo);
@@ -158,21 +158,33 @@ export class FastNgReader {
     const nameStart = k + 1;
     const lengthAt = off;
     off += 4;
-    // Four bytes a step: copied, checked for ASCII and hashed as the digest index hashes names.
-    let h = FNV_BASIS;
+    // Eight bytes a step: copied, checked for ASCII and hashed as the digest index hashes names.
+    let h0 = FNV_BASIS;
+    let h1 = FNV_BASIS_2;
     let j = nameStart;
-    for (; j + 4 <= e; j += 4) {
+    for (; j + 8 <= e; j += 8) {
+      const w0 = list.getUint32(j);
+      const w1 = list.getUint32(j + 4);
+      if (((w0 | w1) & 0x80808080) !== 0) return false;
+      list.setUint32(off, w0);
+      list.setUint32(off + 4, w1);
+      off += 8;
+      h0 = Math.imul(h0 ^ w0, FNV_PRIME);
+      h1 = Math.imul(h1 ^ w1, FNV_PRIME);
+    }
+    if (j + 4 <= e) {
       const w = list.getUint32(j);
       if ((w & 0x80808080) !== 0) return false;
       list.setUint32(off, w);
       off += 4;
-      h = Math.imul(h ^ w, FNV_PRIME);
+      h0 = Math.imul(h0 ^ w, FNV_PRIME);
+      j += 4;
     }
     for (; j < e; j++) {
       const c = bytes[j]!;
       if (c > 0x7f) return false;
       bytes[off++] = c;
-      h = Math.imul(h ^ c, FNV_PRIME);
+      h1 = Math.imul(h1 ^ c, FNV_PRIME);
     }
     bytes[off++] = 0x00;
     const nngLength = off - lengthAt - 4;
@@ -185,7 +197,7 @@ export class FastNgReader {
     this.digestAt = digestAt;
     this.digestLength = digestLength;
     this.nameStart = nameStart;
-    this.nameHash = finishNameHash(h);
+    this.nameHash = finishNameHash(h0, h1);
     return true;
   }
 }
