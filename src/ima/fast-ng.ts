@@ -4,7 +4,7 @@
  *   10 <template hash, lowercase hex> ima-ng <alg>:<digest, lowercase hex> <ASCII path>
  *
  * It reads such a line from the list's UTF-8 bytes by position and writes its template
- * data (spec §1.2) in one pass, also hashing the path for the digest index. Anything
+ * data (spec §1.2) in one pass. Anything
  * else (another PCR or template, upper-case or odd hex, a non-ASCII byte, a missing
  * field) is declined, and the caller runs the general tokeniser and encoder on that
  * line, so the fast lane never has to agree with them on anything but what it accepts.
@@ -13,9 +13,7 @@
  * `shift` = byte offset - char offset at the line's start. Every char before a
  * line's first non-ASCII char is one byte, so reading bytes [start + shift, end + shift)
  * either meets that char's lead byte (>= 0x80, declined) or the line is pure ASCII.
- * Outputs are byte offsets (the digest index compares bytes).
  */
-import { FNV_BASIS, FNV_BASIS_2, FNV_PRIME, finishNameHash } from './digest-index.js';
 
 /**
  * Byte values of two lowercase hex characters read as one big-endian u16 ((hi << 8) | lo);
@@ -68,13 +66,8 @@ export function hexEqualsWords(memory: DataView, at: number, out: number): boole
  * template data elsewhere in the same memory (the hashing arena).
  */
 export class FastNgReader {
-  // Outputs of the last accepted line: offsets into the list's bytes (the name) and the
-  // output (the digest's bytes, inside the template data).
+  /** Template data length of the last accepted line. */
   templateLength = 0;
-  digestAt = 0;
-  digestLength = 0;
-  nameStart = 0;
-  nameHash = 0;
 
   constructor(private readonly bytes: Uint8Array, private readonly view: DataView) {}
 
@@ -122,7 +115,6 @@ export class FastNgReader {
     bytes[off++] = 0x3a;
     bytes[off++] = 0x00;
     const digestStart = k + 1;
-    const digestAt = off;
     k = digestStart;
     for (;;) {
       // Four hex characters a step while they are all hex; the space after the digest
@@ -147,7 +139,6 @@ export class FastNgReader {
       k += 2;
     }
     if (k === digestStart) return false;
-    const digestLength = off - digestAt;
     const dngLength = off - at - 4;
     bytes[at] = dngLength;
     bytes[at + 1] = dngLength >>> 8;
@@ -158,9 +149,7 @@ export class FastNgReader {
     const nameStart = k + 1;
     const lengthAt = off;
     off += 4;
-    // Eight bytes a step: copied, checked for ASCII and hashed as the digest index hashes names.
-    let h0 = FNV_BASIS;
-    let h1 = FNV_BASIS_2;
+    // Eight bytes a step: copied and checked for ASCII.
     let j = nameStart;
     for (; j + 8 <= e; j += 8) {
       const w0 = list.getUint32(j);
@@ -169,22 +158,11 @@ export class FastNgReader {
       list.setUint32(off, w0);
       list.setUint32(off + 4, w1);
       off += 8;
-      h0 = Math.imul(h0 ^ w0, FNV_PRIME);
-      h1 = Math.imul(h1 ^ w1, FNV_PRIME);
-    }
-    if (j + 4 <= e) {
-      const w = list.getUint32(j);
-      if ((w & 0x80808080) !== 0) return false;
-      list.setUint32(off, w);
-      off += 4;
-      h0 = Math.imul(h0 ^ w, FNV_PRIME);
-      j += 4;
     }
     for (; j < e; j++) {
       const c = bytes[j]!;
       if (c > 0x7f) return false;
       bytes[off++] = c;
-      h1 = Math.imul(h1 ^ c, FNV_PRIME);
     }
     bytes[off++] = 0x00;
     const nngLength = off - lengthAt - 4;
@@ -194,10 +172,6 @@ export class FastNgReader {
     bytes[lengthAt + 3] = nngLength >>> 24;
 
     this.templateLength = off - at;
-    this.digestAt = digestAt;
-    this.digestLength = digestLength;
-    this.nameStart = nameStart;
-    this.nameHash = finishNameHash(h0, h1);
     return true;
   }
 }

@@ -3,9 +3,9 @@
  * §1.5, §1.7), incremental across polls through a JSON-serialisable state.
  *
  * Two paths, one verdict. A list given as text sends its plain ima-ng lines through a
- * fast lane (fast-ng.ts: read from the list's bytes, template hash checked against the
- * binary digest) whose policy lookups go to a compact digest index in batches
- * (digest-index.ts); every other line, and every line of a list given as an array,
+ * fast lane (fast-ng.ts: read from the list's bytes into template data, hashed four at
+ * a time by SIMD SHA-256 lanes) whose policy lookups go, by that same hash, to a compact
+ * digest index (digest-index.ts); every other line, and every line of a list given as an array,
  * takes the general path: one tokenisation (string slicing, no regex), template bytes
  * written into a reused buffer, hex canonicalisation only when a fast comparison fails.
  * Both use node:crypto one-shot hashes with string output (a Buffer result costs
@@ -13,7 +13,7 @@
  */
 import { IMA_EVENT, imaEvent, type ImaEvent } from './events.js';
 import { isLineError, SeparatorScanner, tokenizeAt, type ImaEntry } from './entry.js';
-import { digestIndexOf } from './digest-index.js';
+import { digestIndexOf, type DigestIndex } from './digest-index.js';
 import { FastNgReader, hexEqualsBinary, hexEqualsWords } from './fast-ng.js';
 import { Sha256Lanes } from '../crypto/sha256-lanes.js';
 import { HASH_SIZES, hashBin, hashHex, type HashAlg } from './hash-algs.js';
@@ -158,6 +158,35 @@ interface PendingLine {
   entry: ImaEntry | null;
 }
 
+/**
+ * A text replay's fast-lane state: the lanes holding the list's bytes and the chunk's
+ * template data, and the chunk's lines in order (where they are; for fast-lane lines,
+ * lane >= 0, the byte offset of their template-hash column). A class with methods on
+ * ReplayRun rather than closures, so the optimised code survives from one replay to the next.
+ */
+class TextChunk {
+  readonly scan: SeparatorScanner;
+  /** Its own scanner, so going back to a chunk's lines leaves the main scan's memo alone. */
+  readonly missScan: SeparatorScanner;
+  /** PCR || value, in the lanes' scratch area. */
+  readonly extendBuf: Buffer;
+  readonly recLine = new Int32Array(CHUNK);
+  readonly recStart = new Int32Array(CHUNK);
+  readonly recEnd = new Int32Array(CHUNK);
+  readonly recLane = new Int32Array(CHUNK);
+  readonly recColumn = new Int32Array(CHUNK);
+  recs = 0;
+  /** Fast-lane lines that passed, for the policy lookups: indexes into the records. */
+  readonly cand = new Int32Array(CHUNK);
+  readonly touched = new Int32Array(CHUNK);
+
+  constructor(text: string, readonly lanes: Sha256Lanes, readonly index: DigestIndex, bankSize: number) {
+    this.scan = new SeparatorScanner(text);
+    this.missScan = new SeparatorScanner(text);
+    this.extendBuf = Buffer.from(lanes.bytes.buffer, lanes.scratchOffset, 2 * bankSize);
+  }
+}
+
 /** One replay: running PCR, match, collected events. */
 class ReplayRun {
   private readonly bank: HashAlg;
@@ -171,6 +200,7 @@ class ReplayRun {
   private readonly checker: EntryPolicyChecker;
   private readonly encoder = new TemplateEncoder();
   private readonly zeroLog: string;
+  private readonly zeroLogBin: string;
   // PCR values live as latin1 strings (one char per byte): hashing to latin1 and writing
   // latin1 back is the cheapest round trip node offers; hex only at the edges.
   private readonly ffBank: string;
@@ -194,6 +224,7 @@ class ReplayRun {
     this.keyrings = new KeyringSet(state?.learnedKeyrings ?? {}, options.tenantKeyring !== undefined ? options.tenantKeyring : this.policy.verificationKeys);
     this.checker = new EntryPolicyChecker(this.policy, this.keyrings, options.bootAggregates);
     this.zeroLog = '00'.repeat(HASH_SIZES[this.logAlg]);
+    this.zeroLogBin = '\0'.repeat(HASH_SIZES[this.logAlg]);
     this.ffBank = '\xff'.repeat(this.bankSize);
     this.extendBuf = Buffer.alloc(2 * this.bankSize);
     this.running = state?.pcr10 ? toBin(canonicalHex(state.pcr10) ?? '') : '\0'.repeat(this.bankSize);
@@ -222,9 +253,6 @@ class ReplayRun {
    * events, their order and learned keys are exactly what a line-by-line walk gives.
    */
   replayText(text: string): void {
-    const scan = new SeparatorScanner(text);
-    // Its own scanner, so going back to a chunk's lines leaves the main scan's memo alone.
-    const missScan = new SeparatorScanner(text);
     const lanes = text.length <= SHARED_INPUT_LIMIT ? sharedLanes() : new Sha256Lanes();
     lanes.reset();
     // The list's UTF-8 bytes, at `base` in the lanes' memory (why one memory: Sha256Lanes).
@@ -237,110 +265,12 @@ class ReplayRun {
     }
     // All ASCII: byte and char offsets agree but for `base`.
     const ascii = encoded.written === text.length;
-    const bytes = lanes.bytes;
-    const arena = lanes.view;
-    const reader = new FastNgReader(bytes, arena);
-    const index = digestIndexOf(this.policy);
+    const c = new TextChunk(text, lanes, digestIndexOf(this.policy), this.bankSize);
+    const reader = new FastNgReader(lanes.bytes, lanes.view);
     const columnLength = 2 * HASH_SIZES[this.logAlg];
-    const logAlg = this.logAlg;
-    const bank = this.bank;
-    const bankSize = this.bankSize;
-    const sameAlg = this.sameAlg;
-    // The lanes compute SHA-256: the template-hash column, the PCR bank's value, or both.
-    const logLanes = logAlg === 'sha256';
-    const bankLanes = bank === 'sha256';
-    const zeroLogBin = '\0'.repeat(HASH_SIZES[this.logAlg]);
-    // PCR || value, in the lanes' scratch area.
-    const ext = lanes.scratchOffset;
-    const buf = Buffer.from(bytes.buffer, ext, 2 * bankSize);
     // The fast lane reads bytes; `shift` maps a line's char offset to its byte offset and
     // only moves past non-ASCII lines, which the fast lane never takes.
     let shift = base;
-
-    // The chunk's lines in order: where they are, and for fast-lane lines (lane >= 0)
-    // the byte offsets of their column, name and decoded digest, and their name's hash.
-    const recLine = new Int32Array(CHUNK);
-    const recStart = new Int32Array(CHUNK);
-    const recEnd = new Int32Array(CHUNK);
-    const recLane = new Int32Array(CHUNK);
-    const recColumn = new Int32Array(CHUNK);
-    const recNameEnd = new Int32Array(CHUNK);
-    const recName = new Int32Array(CHUNK);
-    const recDigest = new Int32Array(CHUNK);
-    const recDigestLength = new Int32Array(CHUNK);
-    const recHash = new Int32Array(CHUNK);
-    let recs = 0;
-    // Fast-lane lines that passed, for the policy lookups: indexes into the records.
-    const cand = new Int32Array(CHUNK);
-    const candSlot = new Int32Array(CHUNK);
-    let candidates = 0;
-    let pending: PendingLine[] = [];
-
-    /** Hash, compare and extend one fast-lane record; false sends the line the general way. */
-    const extendFast = (r: number): boolean => {
-      const lane = recLane[r]!;
-      const out = lanes.digestOffset(lane);
-      let logBin = '';
-      if (logLanes) {
-        if (!hexEqualsWords(arena, recColumn[r]!, out)) return false;
-        // A zero column is a violation entry, the general path's business (and never a real digest).
-        if (arena.getInt32(out, true) === 0 && lanes.digestIsZero(lane)) return false;
-      } else {
-        logBin = hashBin(logAlg, lanes.message(lane));
-        // The column must be this hash in lowercase hex (anything else, the general path
-        // sorts out); a zero hash would be a violation entry, which it also knows.
-        if (!hexEqualsBinary(arena, recColumn[r]!, logBin) || logBin === zeroLogBin) return false;
-      }
-      writeLatin1(buf, this.running, 0);
-      if (bankLanes) {
-        for (let k = 0; k < 8; k++) arena.setInt32(ext + bankSize + 4 * k, arena.getInt32(out + 16 * k, true));
-      } else {
-        writeLatin1(buf, sameAlg ? logBin : hashBin(bank, lanes.message(lane)), bankSize);
-      }
-      this.running = hashBin(bank, buf);
-      return true;
-    };
-
-    const runChunk = () => {
-      if (logLanes || bankLanes) lanes.hashAll();
-      for (let r = 0; r < recs; r++) {
-        const line = recLine[r]!;
-        if (recLane[r]! >= 0 && extendFast(r)) {
-          if (this.matchLine === null && this.running === this.quotedBin) {
-            this.matchLine = line + 1;
-            this.matchValue = this.running;
-          }
-          cand[candidates++] = r;
-          continue;
-        }
-        const events: ImaEvent[] = [];
-        const entry = this.generalLine(scan, recStart[r]!, recEnd[r]!, line, events);
-        if (entry !== null || events.length > 0) pending.push({ line, events, entry });
-      }
-
-      // Touch every candidate's slot, then the records they name, then look up: each pass
-      // is independent loads, so their cache misses overlap.
-      for (let c = 0; c < candidates; c++) candSlot[c] = index.touch(recHash[cand[c]!]!);
-      for (let c = 0; c < candidates; c++) candSlot[c] = index.touchRecord(candSlot[c]!);
-      for (let c = 0; c < candidates; c++) candSlot[c] = index.probe(recHash[cand[c]!]!);
-      let p = 0;
-      for (let c = 0; c < candidates; c++) {
-        const r = cand[c]!;
-        const line = recLine[r]!;
-        while (p < pending.length && pending[p]!.line < line) this.settle(pending[p++]!);
-        const slot = candSlot[c]!;
-        if (slot >= 0 && index.listed(slot, recHash[r]!, arena, recName[r]!, recNameEnd[r]!, recDigest[r]!, recDigestLength[r]!)) continue;
-        // Not listed as logged: the full checker decides (excludes, other digests, events).
-        // The fast lane took the line, so it tokenises as an entry with these very tokens.
-        const e = tokenizeAt(missScan, recStart[r]!, recEnd[r]!) as ImaEntry;
-        this.checkEntry(e, line);
-      }
-      while (p < pending.length) this.settle(pending[p++]!);
-      candidates = 0;
-      pending = [];
-      recs = 0;
-      lanes.reset();
-    };
 
     let pos = 0;
     for (let i = 0; pos <= text.length; i++) {
@@ -352,26 +282,93 @@ class ReplayRun {
       this.logLength++;
 
       // Template data is at most the line's length plus its two length fields and NULs.
-      if (lanes.room() < end - start + 16 && recs > 0) runChunk();
-      const r = recs++;
-      recLine[r] = i;
-      recStart[r] = start;
-      recEnd[r] = end;
+      if (lanes.room() < end - start + 16 && c.recs > 0) this.runChunk(c);
+      const r = c.recs++;
+      c.recLine[r] = i;
+      c.recStart[r] = start;
+      c.recEnd[r] = end;
       if (reader.read(shift, start, end, columnLength, lanes.cursor, lanes.room())) {
-        recLane[r] = lanes.add(reader.templateLength);
-        recColumn[r] = start + shift + 3;
-        recNameEnd[r] = end + shift;
-        recName[r] = reader.nameStart;
-        recDigest[r] = reader.digestAt;
-        recDigestLength[r] = reader.digestLength;
-        recHash[r] = reader.nameHash;
+        c.recLane[r] = lanes.add(reader.templateLength);
+        c.recColumn[r] = start + shift + 3;
       } else {
-        recLane[r] = -1;
+        c.recLane[r] = -1;
         if (!ascii) shift += Buffer.byteLength(text.slice(start, end), 'utf8') - (end - start);
       }
-      if (recs === CHUNK) runChunk();
+      if (c.recs === CHUNK) this.runChunk(c);
     }
-    runChunk();
+    this.runChunk(c);
+  }
+
+  /** Hashes, extends and checks the gathered chunk in line order, then starts the next. */
+  private runChunk(c: TextChunk): void {
+    const { lanes, index, recLine, recLane, cand } = c;
+    const arena = lanes.view;
+    // The template data's SHA-256 is also the digest index's key, whatever the algorithms.
+    lanes.hashAll();
+    let candidates = 0;
+    const pending: PendingLine[] = [];
+    for (let r = 0; r < c.recs; r++) {
+      const line = recLine[r]!;
+      if (recLane[r]! >= 0 && this.extendFast(c, r)) {
+        if (this.matchLine === null && this.running === this.quotedBin) {
+          this.matchLine = line + 1;
+          this.matchValue = this.running;
+        }
+        cand[candidates++] = r;
+        continue;
+      }
+      const events: ImaEvent[] = [];
+      const entry = this.generalLine(c.scan, c.recStart[r]!, c.recEnd[r]!, line, events);
+      if (entry !== null || events.length > 0) pending.push({ line, events, entry });
+    }
+
+    // Touch every candidate's slot first: independent loads, so their cache misses overlap.
+    const touched = c.touched;
+    for (let k = 0; k < candidates; k++) touched[k] = index.touch(arena.getInt32(lanes.digestOffset(recLane[cand[k]!]!), true));
+    let p = 0;
+    for (let k = 0; k < candidates; k++) {
+      const r = cand[k]!;
+      const line = recLine[r]!;
+      while (p < pending.length && pending[p]!.line < line) this.settle(pending[p++]!);
+      if (index.listed(arena, lanes.digestOffset(recLane[r]!))) continue;
+      // Not listed as logged: the full checker decides (excludes, other digests, events).
+      // The fast lane took the line, so it tokenises as an entry with these very tokens.
+      const e = tokenizeAt(c.missScan, c.recStart[r]!, c.recEnd[r]!) as ImaEntry;
+      this.checkEntry(e, line);
+    }
+    while (p < pending.length) this.settle(pending[p++]!);
+    c.recs = 0;
+    lanes.reset();
+  }
+
+  /** Compares and extends one fast-lane record; false sends the line the general way. */
+  private extendFast(c: TextChunk, r: number): boolean {
+    const lanes = c.lanes;
+    const arena = lanes.view;
+    const lane = c.recLane[r]!;
+    const out = lanes.digestOffset(lane);
+    let logBin = '';
+    if (this.logAlg === 'sha256') {
+      if (!hexEqualsWords(arena, c.recColumn[r]!, out)) return false;
+      // A zero column is a violation entry, the general path's business (and never a real digest).
+      if (arena.getInt32(out, true) === 0 && lanes.digestIsZero(lane)) return false;
+    } else {
+      logBin = hashBin(this.logAlg, lanes.message(lane));
+      // The column must be this hash in lowercase hex (anything else, the general path
+      // sorts out); a zero hash would be a violation entry, which it also knows.
+      if (!hexEqualsBinary(arena, c.recColumn[r]!, logBin) || logBin === this.zeroLogBin) return false;
+    }
+    const buf = c.extendBuf;
+    const bankSize = this.bankSize;
+    writeLatin1(buf, this.running, 0);
+    if (this.bank === 'sha256') {
+      const at = lanes.scratchOffset + bankSize;
+      for (let k = 0; k < 8; k++) arena.setInt32(at + 4 * k, arena.getInt32(out + 16 * k, true));
+    } else {
+      writeLatin1(buf, this.sameAlg ? logBin : hashBin(this.bank, lanes.message(lane)), bankSize);
+    }
+    this.running = hashBin(this.bank, buf);
+    return true;
   }
 
   private settle(p: PendingLine): void {

@@ -19,6 +19,7 @@ import {
   type RuntimePolicy,
 } from '../../../src/ima/index.js';
 import { DigestIndex } from '../../../src/ima/digest-index.js';
+import { Sha256Lanes } from '../../../src/crypto/sha256-lanes.js';
 import { parseImaLine, type ImaEntry } from '../../../src/ima/entry.js';
 import { templateData } from '../../../src/ima/template.js';
 import { FastNgReader } from '../../../src/ima/fast-ng.js';
@@ -184,39 +185,52 @@ describe('replay: the text fast lane and the line-by-line path agree', () => {
 
   // Equal verdicts would also hold if the fast lane never fired; this pins that it does.
   it('the fast lane takes plain ima-ng lines, after non-ASCII ones too, and the digest index finds exactly the listed pairs', () => {
-    const names = Array.from({ length: 12 }, (_, i) => '/usr/lib/x'.padEnd(10 + i, 'y')); // every name length mod 4
+    const names = Array.from({ length: 12 }, (_, i) => '/usr/lib/x'.padEnd(10 + i, 'y')); // every name length mod 8
     const lines = names.map((n) => ngLine('sha256', digestOf('sha256', n), n, 'sha1').line);
     const map = new Map(names.map((n) => [n, [digestOf('sha256', n).toString('hex')]]));
     map.set('/usr/lib/two', ['ab'.repeat(32), digestOf('sha256', '/usr/lib/two').toString('hex')]);
     lines.push(ngLine('sha256', digestOf('sha256', '/usr/lib/two'), '/usr/lib/two', 'sha1').line);
+    // sha1 and sha512 digests are indexed under their algorithm; an sm3-256 line is left to the full checker.
+    map.set('/usr/lib/sha1', [digestOf('sha1', 'x').toString('hex')]);
+    lines.push(ngLine('sha1', digestOf('sha1', 'x'), '/usr/lib/sha1', 'sha1').line);
+    map.set('/usr/lib/sha512', [digestOf('sha512', 'x').toString('hex')]);
+    lines.push(ngLine('sha512', digestOf('sha512', 'x'), '/usr/lib/sha512', 'sha1').line);
     const index = new DigestIndex(map);
+    expect(index.size).toBe(names.length + 4);
+
     const prefix = ngLine('sha256', digestOf('sha256', 'x'), '/usr/share/caf\u00e9', 'sha1').line + '\n';
     const text = prefix + lines.join('\n');
-    // The list's bytes, then room for template data: the reader works in one memory.
-    const listLength = Buffer.byteLength(text);
-    const memory = Buffer.alloc(listLength + 4096);
-    memory.write(text, 0, 'utf8');
-    const view = new DataView(memory.buffer, memory.byteOffset, memory.byteLength);
-    const out = listLength;
-    const shift = Buffer.byteLength(prefix) - prefix.length;
-    const reader = new FastNgReader(memory, view);
-    expect(reader.read(0, 0, prefix.length - 1, 40, out, 4096)).toBe(false);
+    // The list's bytes, then SHA-256 lanes for its template data: the reader works in one memory.
+    const lanes = new Sha256Lanes();
+    const base = lanes.input(Buffer.byteLength(text));
+    lanes.bytes.set(Buffer.from(text, 'utf8'), base);
+    const reader = new FastNgReader(lanes.bytes, lanes.view);
+    expect(reader.read(base, 0, prefix.length - 1, 40, lanes.cursor, lanes.room())).toBe(false);
+    const shift = base + Buffer.byteLength(prefix) - prefix.length;
     let start = prefix.length;
     for (const line of lines) {
-      expect(reader.read(shift, start, start + line.length, 40, out, 4096)).toBe(true);
+      const at = lanes.cursor;
+      expect(reader.read(shift, start, start + line.length, 40, at, lanes.room())).toBe(true);
       // Its template data is written where asked, as the general encoder writes it.
-      expect(memory.subarray(out, out + reader.templateLength)).toEqual(templateData(parseImaLine(line) as ImaEntry));
-      const slot = index.probe(reader.nameHash);
-      expect(slot).toBeGreaterThanOrEqual(0);
-      const nameEnd = start + line.length + shift;
-      expect(index.listed(slot, reader.nameHash, view, reader.nameStart, nameEnd, reader.digestAt, reader.digestLength)).toBe(true);
-      // Another digest under the same name, or the name's prefix: not listed.
-      expect(index.listed(slot, reader.nameHash, view, reader.nameStart, nameEnd, reader.digestAt + 1, reader.digestLength)).toBe(false);
-      expect(index.listed(slot, reader.nameHash, view, reader.nameStart, nameEnd - 1, reader.digestAt, reader.digestLength)).toBe(false);
+      expect(Buffer.from(lanes.bytes.subarray(at, at + reader.templateLength))).toEqual(templateData(parseImaLine(line) as ImaEntry));
       // Not where it would not fit.
-      expect(reader.read(shift, start, start + line.length, 40, out, reader.templateLength - 1)).toBe(false);
+      expect(reader.read(shift, start, start + line.length, 40, at, reader.templateLength - 1)).toBe(false);
+      lanes.add(reader.templateLength);
       start += line.length + 1;
     }
-    expect(index.probe(reader.nameHash ^ 1)).toBe(-1);
+    // Unlisted pairs: a listed name with another digest, a listed digest under another name, an sm3-256 line.
+    const unlisted = [
+      ngLine('sha256', digestOf('sha256', 'other'), names[0]!, 'sha1'),
+      ngLine('sha256', digestOf('sha256', names[0]!), names[1]!, 'sha1'),
+      ngLine('sm3-256', digestOf('sha256', names[0]!), names[0]!, 'sha1'),
+    ];
+    for (const u of unlisted) {
+      const td = templateData(parseImaLine(u.line) as ImaEntry);
+      lanes.bytes.set(td, lanes.cursor);
+      lanes.add(td.length);
+    }
+    lanes.hashAll();
+    for (let i = 0; i < lines.length; i++) expect(index.listed(lanes.view, lanes.digestOffset(i)), lines[i]).toBe(true);
+    for (let i = 0; i < unlisted.length; i++) expect(index.listed(lanes.view, lanes.digestOffset(lines.length + i))).toBe(false);
   });
 });
