@@ -266,12 +266,22 @@ class ReplayRun {
     // All ASCII: byte and char offsets agree but for `base`.
     const ascii = encoded.written === text.length;
     const c = new TextChunk(text, lanes, digestIndexOf(this.policy), this.bankSize);
+    this.readLines(c, text, base, ascii);
+    this.runChunk(c);
+  }
+
+  /**
+   * Walks the list's lines, gathering them into chunks and running each full one. A
+   * method of its own, so the optimised loop ends with a return rather than with code
+   * the optimiser has never seen run.
+   */
+  private readLines(c: TextChunk, text: string, base: number, ascii: boolean): void {
+    const lanes = c.lanes;
     const reader = new FastNgReader(lanes.bytes, lanes.view);
     const columnLength = 2 * HASH_SIZES[this.logAlg];
     // The fast lane reads bytes; `shift` maps a line's char offset to its byte offset and
     // only moves past non-ASCII lines, which the fast lane never takes.
     let shift = base;
-
     let pos = 0;
     for (let i = 0; pos <= text.length; i++) {
       const nl = text.indexOf('\n', pos);
@@ -296,7 +306,6 @@ class ReplayRun {
       }
       if (c.recs === CHUNK) this.runChunk(c);
     }
-    this.runChunk(c);
   }
 
   /** Hashes, extends and checks the gathered chunk in line order, then starts the next. */
