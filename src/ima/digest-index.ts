@@ -47,6 +47,9 @@ function writeTemplateData(bytes: Uint8Array, view: DataView, at: number, alg: s
   return off - at;
 }
 
+/** Lanes for building indexes, kept: a WebAssembly memory per policy would be wasteful. */
+let buildLanes: Sha256Lanes | null = null;
+
 export class DigestIndex {
   /**
    * Open addressing, eight ints per slot: the key's big-endian words as signed ints,
@@ -58,7 +61,8 @@ export class DigestIndex {
   readonly size: number;
 
   constructor(digestMap: ReadonlyMap<string, readonly string[]>) {
-    const lanes = new Sha256Lanes();
+    const lanes = (buildLanes ??= new Sha256Lanes());
+    lanes.reset();
     const keys: number[] = [];
     const flush = () => {
       lanes.hashAll();
