@@ -15,7 +15,7 @@
  * digests that are not lowercase hex, and lines whose digest algorithm is not the usual
  * one for its length (sha1, sha256, sha384, sha512: an `sm3-256:` line is checked in full).
  */
-import { MAX_MESSAGE, Sha256Lanes } from '../crypto/sha256-lanes.js';
+import { MAX_MESSAGE, HashLanes } from '../crypto/hash-lanes.js';
 import type { CompiledRuntimePolicy } from './policy.js';
 
 /** The algorithm a policy digest is indexed under, by its length in bytes. */
@@ -48,7 +48,7 @@ function writeTemplateData(bytes: Uint8Array, view: DataView, at: number, alg: s
 }
 
 /** Lanes for building indexes, kept: a WebAssembly memory per policy would be wasteful. */
-let buildLanes: Sha256Lanes | null = null;
+let buildLanes: HashLanes | null = null;
 
 export class DigestIndex {
   /**
@@ -61,7 +61,7 @@ export class DigestIndex {
   readonly size: number;
 
   constructor(digestMap: ReadonlyMap<string, readonly string[]>) {
-    const lanes = (buildLanes ??= new Sha256Lanes());
+    const lanes = (buildLanes ??= new HashLanes());
     lanes.reset();
     const keys: number[] = [];
     const flush = () => {
@@ -126,7 +126,7 @@ export class DigestIndex {
 
   /**
    * True when the template-data hash whose words are at `out`, `out + 16`, ... in
-   * `memory` (little-endian i32s, the Sha256Lanes digest layout) is a listed pair's.
+   * `memory` (little-endian i32s, the HashLanes digest layout) is a listed pair's.
    */
   listed(memory: DataView, out: number): boolean {
     const t = this.table;

@@ -48,11 +48,11 @@ export function hexEqualsBinary(list: DataView, at: number, bin: string): boolea
 }
 
 /**
- * True when memory[at, at + 64) is the lowercase hex of the eight big-endian words at
- * out, out + 16, ... (little-endian u32s, as Sha256Lanes lays out a digest).
+ * True when memory[at, at + 8 * words) is the lowercase hex of the `words` big-endian
+ * words at out, out + 16, ... (little-endian u32s, as HashLanes lays out a digest).
  */
-export function hexEqualsWords(memory: DataView, at: number, out: number): boolean {
-  for (let k = 0, j = at; k < 8; k++, j += 8) {
+export function hexEqualsWords(memory: DataView, at: number, out: number, words: number): boolean {
+  for (let k = 0, j = at; k < words; k++, j += 8) {
     const hi = (HEX_PAIR[memory.getUint16(j)]! << 8) | HEX_PAIR[memory.getUint16(j + 2)]!;
     const lo = (HEX_PAIR[memory.getUint16(j + 4)]! << 8) | HEX_PAIR[memory.getUint16(j + 6)]!;
     // A -1 from a non-hex pair makes its half negative.

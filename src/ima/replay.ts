@@ -4,7 +4,7 @@
  *
  * Two paths, one verdict. A list given as text sends its plain ima-ng lines through a
  * fast lane (fast-ng.ts: read from the list's bytes into template data, hashed four at
- * a time by SIMD SHA-256 lanes) whose policy lookups go, by that same hash, to a compact
+ * a time by SIMD SHA-256 and SHA-1 lanes) whose policy lookups go, by its SHA-256, to a compact
  * digest index (digest-index.ts); every other line, and every line of a list given as an array,
  * takes the general path: one tokenisation (string slicing, no regex), template bytes
  * written into a reused buffer, hex canonicalisation only when a fast comparison fails.
@@ -15,7 +15,7 @@ import { IMA_EVENT, imaEvent, type ImaEvent } from './events.js';
 import { isLineError, SeparatorScanner, tokenizeAt, type ImaEntry } from './entry.js';
 import { digestIndexOf, type DigestIndex } from './digest-index.js';
 import { FastNgReader, hexEqualsBinary, hexEqualsWords } from './fast-ng.js';
-import { Sha256Lanes } from '../crypto/sha256-lanes.js';
+import { HashLanes, type LaneAlg } from '../crypto/hash-lanes.js';
 import { HASH_SIZES, hashBin, hashHex, type HashAlg } from './hash-algs.js';
 import { canonicalHex, pythonBytesRepr } from './hex.js';
 import { writeHex, writeLatin1 } from './fast-write.js';
@@ -145,10 +145,10 @@ const SHARED_INPUT_LIMIT = 64 * 1024 * 1024;
 const CHUNK = 256;
 
 /** One set of SHA-256 lanes per process: a replay runs start to end without yielding, so it is never shared. */
-let lanesInstance: Sha256Lanes | null = null;
+let lanesInstance: HashLanes | null = null;
 
-function sharedLanes(): Sha256Lanes {
-  return (lanesInstance ??= new Sha256Lanes());
+function sharedLanes(): HashLanes {
+  return (lanesInstance ??= new HashLanes());
 }
 
 /** A line the general path handled inside a chunk: its PCR-side events, and the entry still to check. */
@@ -180,7 +180,7 @@ class TextChunk {
   readonly cand = new Int32Array(CHUNK);
   readonly touched = new Int32Array(CHUNK);
 
-  constructor(text: string, readonly lanes: Sha256Lanes, readonly index: DigestIndex, bankSize: number) {
+  constructor(text: string, readonly lanes: HashLanes, readonly index: DigestIndex, bankSize: number) {
     this.scan = new SeparatorScanner(text);
     this.missScan = new SeparatorScanner(text);
     this.extendBuf = Buffer.from(lanes.bytes.buffer, lanes.scratchOffset, 2 * bankSize);
@@ -201,6 +201,10 @@ class ReplayRun {
   private readonly encoder = new TemplateEncoder();
   private readonly zeroLog: string;
   private readonly zeroLogBin: string;
+  /** The template-hash column's algorithm when the hash lanes compute it, else null. */
+  private readonly laneLogAlg: LaneAlg | null;
+  /** The same for the PCR bank. */
+  private readonly laneBankAlg: LaneAlg | null;
   // PCR values live as latin1 strings (one char per byte): hashing to latin1 and writing
   // latin1 back is the cheapest round trip node offers; hex only at the edges.
   private readonly ffBank: string;
@@ -225,6 +229,8 @@ class ReplayRun {
     this.checker = new EntryPolicyChecker(this.policy, this.keyrings, options.bootAggregates);
     this.zeroLog = '00'.repeat(HASH_SIZES[this.logAlg]);
     this.zeroLogBin = '\0'.repeat(HASH_SIZES[this.logAlg]);
+    this.laneLogAlg = this.logAlg === 'sha256' || this.logAlg === 'sha1' ? this.logAlg : null;
+    this.laneBankAlg = this.bank === 'sha256' || this.bank === 'sha1' ? this.bank : null;
     this.ffBank = '\xff'.repeat(this.bankSize);
     this.extendBuf = Buffer.alloc(2 * this.bankSize);
     this.running = state?.pcr10 ? toBin(canonicalHex(state.pcr10) ?? '') : '\0'.repeat(this.bankSize);
@@ -253,9 +259,9 @@ class ReplayRun {
    * events, their order and learned keys are exactly what a line-by-line walk gives.
    */
   replayText(text: string): void {
-    const lanes = text.length <= SHARED_INPUT_LIMIT ? sharedLanes() : new Sha256Lanes();
+    const lanes = text.length <= SHARED_INPUT_LIMIT ? sharedLanes() : new HashLanes();
     lanes.reset();
-    // The list's UTF-8 bytes, at `base` in the lanes' memory (why one memory: Sha256Lanes).
+    // The list's UTF-8 bytes, at `base` in the lanes' memory (why one memory: HashLanes).
     let base = lanes.input(text.length);
     let encoded = utf8.encodeInto(text, lanes.bytes.subarray(base, base + text.length));
     if (encoded.read !== text.length) {
@@ -313,7 +319,8 @@ class ReplayRun {
     const { lanes, index, recLine, recLane, cand } = c;
     const arena = lanes.view;
     // The template data's SHA-256 is also the digest index's key, whatever the algorithms.
-    lanes.hashAll();
+    lanes.hashAll('sha256');
+    if (this.laneLogAlg === 'sha1' || this.laneBankAlg === 'sha1') lanes.hashAll('sha1');
     let candidates = 0;
     const pending: PendingLine[] = [];
     for (let r = 0; r < c.recs; r++) {
@@ -357,10 +364,12 @@ class ReplayRun {
     const lane = c.recLane[r]!;
     const out = lanes.digestOffset(lane);
     let logBin = '';
-    if (this.logAlg === 'sha256') {
-      if (!hexEqualsWords(arena, c.recColumn[r]!, out)) return false;
+    const laneAlg = this.laneLogAlg;
+    if (laneAlg !== null) {
+      const column = lanes.digestOffset(lane, laneAlg);
+      if (!hexEqualsWords(arena, c.recColumn[r]!, column, laneAlg === 'sha256' ? 8 : 5)) return false;
       // A zero column is a violation entry, the general path's business (and never a real digest).
-      if (arena.getInt32(out, true) === 0 && lanes.digestIsZero(lane)) return false;
+      if (arena.getInt32(column, true) === 0 && lanes.digestIsZero(lane, laneAlg)) return false;
     } else {
       logBin = hashBin(this.logAlg, lanes.message(lane));
       // The column must be this hash in lowercase hex (anything else, the general path
@@ -370,9 +379,11 @@ class ReplayRun {
     const buf = c.extendBuf;
     const bankSize = this.bankSize;
     writeLatin1(buf, this.running, 0);
-    if (this.bank === 'sha256') {
+    const laneBank = this.laneBankAlg;
+    if (laneBank !== null) {
+      const value = lanes.digestOffset(lane, laneBank);
       const at = lanes.scratchOffset + bankSize;
-      for (let k = 0; k < 8; k++) arena.setInt32(at + 4 * k, arena.getInt32(out + 16 * k, true));
+      for (let k = 0; k < bankSize >>> 2; k++) arena.setInt32(at + 4 * k, arena.getInt32(value + 16 * k, true));
     } else {
       writeLatin1(buf, this.sameAlg ? logBin : hashBin(this.bank, lanes.message(lane)), bankSize);
     }

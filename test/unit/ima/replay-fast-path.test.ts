@@ -19,7 +19,7 @@ import {
   type RuntimePolicy,
 } from '../../../src/ima/index.js';
 import { DigestIndex } from '../../../src/ima/digest-index.js';
-import { Sha256Lanes } from '../../../src/crypto/sha256-lanes.js';
+import { HashLanes } from '../../../src/crypto/hash-lanes.js';
 import { parseImaLine, type ImaEntry } from '../../../src/ima/entry.js';
 import { templateData } from '../../../src/ima/template.js';
 import { FastNgReader } from '../../../src/ima/fast-ng.js';
@@ -201,7 +201,7 @@ describe('replay: the text fast lane and the line-by-line path agree', () => {
     const prefix = ngLine('sha256', digestOf('sha256', 'x'), '/usr/share/caf\u00e9', 'sha1').line + '\n';
     const text = prefix + lines.join('\n');
     // The list's bytes, then SHA-256 lanes for its template data: the reader works in one memory.
-    const lanes = new Sha256Lanes();
+    const lanes = new HashLanes();
     const base = lanes.input(Buffer.byteLength(text));
     lanes.bytes.set(Buffer.from(text, 'utf8'), base);
     const reader = new FastNgReader(lanes.bytes, lanes.view);

@@ -1,16 +1,18 @@
 /**
- * The SIMD SHA-256 lanes the IMA replay hashes template data with: every padding shape,
- * groups whose four messages need different block counts, a full batch, and the
- * node:crypto fallback, all against node:crypto.
+ * The SIMD SHA-256 and SHA-1 lanes the IMA replay hashes template data with: every
+ * padding shape, groups whose four messages need different block counts, a full batch,
+ * and the node:crypto fallback, all against node:crypto.
  */
 import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MAX_MESSAGE, MAX_MESSAGES, Sha256Lanes } from '../../../src/crypto/sha256-lanes.js';
+import { HashLanes, MAX_MESSAGE, MAX_MESSAGES, type LaneAlg } from '../../../src/crypto/hash-lanes.js';
 import { seededRandom } from '../../support/prng.js';
 
-const sha256 = (m: Uint8Array) => crypto.createHash('sha256').update(m).digest();
+const hashOf = (alg: LaneAlg, m: Uint8Array) => crypto.createHash(alg).update(m).digest();
+const sha256 = (m: Uint8Array) => hashOf('sha256', m);
+const ALGS: LaneAlg[] = ['sha256', 'sha1'];
 
-function addAll(lanes: Sha256Lanes, messages: Buffer[]): void {
+function addAll(lanes: HashLanes, messages: Buffer[]): void {
   for (const m of messages) {
     expect(lanes.room()).toBeGreaterThanOrEqual(m.length);
     lanes.bytes.set(m, lanes.cursor);
@@ -18,26 +20,28 @@ function addAll(lanes: Sha256Lanes, messages: Buffer[]): void {
   }
 }
 
-describe('Sha256Lanes', () => {
+describe('HashLanes', () => {
   // Node 22+ on x86-64 and arm64 has WebAssembly SIMD: the kernel must pass its self-test here.
   it('uses the SIMD kernel on this machine', () => {
-    expect(new Sha256Lanes().simd).toBe(true);
-    expect(new Sha256Lanes({ simd: false }).simd).toBe(false);
+    expect(new HashLanes().simd).toBe(true);
+    expect(new HashLanes({ simd: false }).simd).toBe(false);
   });
 
   for (const simd of [true, false]) {
     it(`${simd ? 'SIMD' : 'fallback'}: every length from 0 to 300 bytes, in every group position`, () => {
-      const lanes = new Sha256Lanes({ simd });
+      const lanes = new HashLanes({ simd });
       const rnd = seededRandom(7);
       // Lengths in order put 55/56 (one or two blocks) and 119/120 (two or three) side by side in groups.
       const messages = Array.from({ length: 301 }, (_, n) => Buffer.from(Array.from({ length: n }, () => Math.floor(rnd() * 256))));
       addAll(lanes, messages);
-      lanes.hashAll();
-      messages.forEach((m, i) => expect(lanes.digest(i).toString('hex'), `length ${m.length}`).toBe(sha256(m).toString('hex')));
+      for (const alg of ALGS) {
+        lanes.hashAll(alg);
+        messages.forEach((m, i) => expect(lanes.digest(i, alg).toString('hex'), `${alg}, length ${m.length}`).toBe(hashOf(alg, m).toString('hex')));
+      }
     });
 
     it(`${simd ? 'SIMD' : 'fallback'}: random lengths up to the largest message, and a full batch`, () => {
-      const lanes = new Sha256Lanes({ simd });
+      const lanes = new HashLanes({ simd });
       const rnd = seededRandom(11);
       const messages: Buffer[] = [];
       for (let i = 0; i < MAX_MESSAGES; i++) {
@@ -49,14 +53,16 @@ describe('Sha256Lanes', () => {
         lanes.add(n);
       }
       expect(messages.length).toBeGreaterThan(MAX_MESSAGES / 2);
-      lanes.hashAll();
-      messages.forEach((m, i) => expect(lanes.digest(i).equals(sha256(m)), `message ${i}, ${m.length} bytes`).toBe(true));
+      for (const alg of ALGS) {
+        lanes.hashAll(alg);
+        messages.forEach((m, i) => expect(lanes.digest(i, alg).equals(hashOf(alg, m)), `${alg}, message ${i}, ${m.length} bytes`).toBe(true));
+      }
       if (messages.length === MAX_MESSAGES) expect(lanes.room()).toBe(0);
     });
   }
 
   it('after a reset the next batch starts over; growing the input keeps nothing stale', () => {
-    const lanes = new Sha256Lanes();
+    const lanes = new HashLanes();
     addAll(lanes, [Buffer.from('first batch')]);
     lanes.hashAll();
     lanes.reset();
@@ -72,10 +78,14 @@ describe('Sha256Lanes', () => {
   });
 
   it('the FIPS 180-4 example vectors', () => {
-    const lanes = new Sha256Lanes();
+    const lanes = new HashLanes();
     addAll(lanes, [Buffer.from('abc'), Buffer.from('abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq')]);
-    lanes.hashAll();
+    lanes.hashAll('sha256');
+    lanes.hashAll('sha1');
     expect(lanes.digest(0).toString('hex')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
     expect(lanes.digest(1).toString('hex')).toBe('248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1');
+    // Both digests of a message are kept side by side.
+    expect(lanes.digest(0, 'sha1').toString('hex')).toBe('a9993e364706816aba3e25717850c26c9cd0d89d');
+    expect(lanes.digest(1, 'sha1').toString('hex')).toBe('84983e441c3bd26ebaae4aa1f95129e5e54670f1');
   });
 });
