@@ -135,7 +135,7 @@ export function replayImaLog(input: string | readonly string[], options: ImaRepl
 
 const utf8 = new TextEncoder();
 /**
- * Lists up to this size are read into the process's shared SHA-256 lanes, whose memory
+ * Lists up to this size are read into the process's shared hash lanes, whose memory
  * then stays that large (allocating ~20 MB per 100,000-line list and collecting it again
  * cost about a tenth of the replay); larger lists get lanes of their own each time.
  */
@@ -144,7 +144,7 @@ const SHARED_INPUT_LIMIT = 64 * 1024 * 1024;
 /** Lines per chunk: enough to fill the SIMD lanes and overlap the lookups' cache misses, small enough to stay in cache. */
 const CHUNK = 256;
 
-/** One set of SHA-256 lanes per process: a replay runs start to end without yielding, so it is never shared. */
+/** One set of hash lanes per process: a replay runs start to end without yielding, so it is never shared. */
 let lanesInstance: HashLanes | null = null;
 
 function sharedLanes(): HashLanes {
@@ -253,7 +253,7 @@ class ReplayRun {
   /**
    * A whole list as one text, walked in place (no split), a chunk of lines at a time.
    * Lines in the common ima-ng shape take the fast lane: their template data goes into
-   * the SHA-256 lanes' arena as they are read, the chunk's template hashes are computed
+   * the hash lanes' arena as they are read, the chunk's template hashes are computed
    * together, and then every line of the chunk is extended in order. Policy lookups are
    * batched per chunk and merged with the general path's events in line order, so
    * events, their order and learned keys are exactly what a line-by-line walk gives.
@@ -362,7 +362,6 @@ class ReplayRun {
     const lanes = c.lanes;
     const arena = lanes.view;
     const lane = c.recLane[r]!;
-    const out = lanes.digestOffset(lane);
     let logBin = '';
     const laneAlg = this.laneLogAlg;
     if (laneAlg !== null) {

@@ -139,7 +139,7 @@ describe('replay: the text fast lane and the line-by-line path agree', () => {
     expect(asText.pcrMatchLine).toBe(mixed.length);
   });
 
-  it('paths longer than the SHA-256 lanes take (up to 20,000 bytes) between fast-lane lines: the same verdicts', () => {
+  it('paths longer than the hash lanes take (up to 20,000 bytes) between fast-lane lines: the same verdicts', () => {
     const names = ['/usr/lib/a', '/x/' + 'y'.repeat(8100), '/usr/lib/b', '/x/' + 'z'.repeat(20_000), '/usr/lib/c'];
     const lines = names.map((n) => ngLine('sha256', digestOf('sha256', n), n, 'sha256').line);
     const p = emptyRuntimePolicy();
@@ -200,7 +200,7 @@ describe('replay: the text fast lane and the line-by-line path agree', () => {
 
     const prefix = ngLine('sha256', digestOf('sha256', 'x'), '/usr/share/caf\u00e9', 'sha1').line + '\n';
     const text = prefix + lines.join('\n');
-    // The list's bytes, then SHA-256 lanes for its template data: the reader works in one memory.
+    // The list's bytes, then hash lanes for its template data: the reader works in one memory.
     const lanes = new HashLanes();
     const base = lanes.input(Buffer.byteLength(text));
     lanes.bytes.set(Buffer.from(text, 'utf8'), base);
