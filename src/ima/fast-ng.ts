@@ -5,8 +5,9 @@
  *
  * It reads such a line from the list's UTF-8 bytes by position and writes its template
  * data (spec §1.2) in one pass. Anything else (another PCR or template, upper-case or
- * odd hex, a non-ASCII byte, a missing field) is declined, and the caller runs the general tokeniser and encoder on that
- * line, so the fast lane never has to agree with them on anything but what it accepts.
+ * odd hex, a non-ASCII byte, a missing field) is declined, and the caller runs the
+ * general tokeniser and encoder on that line, so the fast lane never has to agree with
+ * them on anything but what it accepts.
  *
  * Positions: the caller walks the list as a JS string (char offsets) and passes
  * `shift` = byte offset - char offset at the line's start. Every char before a
