@@ -71,6 +71,27 @@ function compiledKernels(): { sha256: WasmModule; sha1: WasmModule } | null {
   return compiled;
 }
 
+/**
+ * A memory and the kernels bound to it, or null when the engine refuses (a memory
+ * reservation can fail under tight address-space limits): node:crypto then does the work.
+ */
+function instantiate(modules: { sha256: WasmModule; sha1: WasmModule }, pages: number): { memory: WasmMemory; kernels: Record<LaneAlg, Kernel> } | null {
+  if (!wasm) return null;
+  try {
+    const memory = new wasm.Memory({ initial: pages, maximum: 65536 });
+    const imports = { env: { memory } };
+    return {
+      memory,
+      kernels: {
+        sha256: new wasm.Instance(modules.sha256, imports).exports.sha256 as Kernel,
+        sha1: new wasm.Instance(modules.sha1, imports).exports.sha1 as Kernel,
+      },
+    };
+  } catch {
+    return null;
+  }
+}
+
 export class HashLanes {
   /** All of the memory: input, scratch and message arena. Replaced when `input` grows it. */
   bytes: Uint8Array;
@@ -89,19 +110,14 @@ export class HashLanes {
   constructor(options: { simd?: boolean } = {}) {
     const modules = options.simd === false ? null : compiledKernels();
     const pages = Math.ceil(INPUT_START / PAGE);
-    this.memory = modules && wasm ? new wasm.Memory({ initial: pages, maximum: 65536 }) : null;
+    const wasmSetup = modules ? instantiate(modules, pages) : null;
+    this.memory = wasmSetup?.memory ?? null;
     const buffer = this.memory ? this.memory.buffer : new ArrayBuffer(pages * PAGE);
     this.bytes = new Uint8Array(buffer);
     this.view = new DataView(buffer);
     for (let t = 0; t < 64; t++) for (let lane = 0; lane < 4; lane++) this.view.setInt32(K_TABLE + 16 * t + 4 * lane, SHA256_K[t]!, true);
-    if (modules && this.memory && wasm) {
-      const imports = { env: { memory: this.memory } };
-      this.kernels = {
-        sha256: new wasm.Instance(modules.sha256, imports).exports.sha256 as Kernel,
-        sha1: new wasm.Instance(modules.sha1, imports).exports.sha1 as Kernel,
-      };
-      if (!this.selfTest()) this.kernels = null;
-    }
+    this.kernels = wasmSetup?.kernels ?? null;
+    if (this.kernels && !this.selfTest()) this.kernels = null;
   }
 
   /**
