@@ -31,19 +31,18 @@ function isLowerHex(d: unknown): d is string {
   return true;
 }
 
-/** Writes ima-ng template data for (alg, digest hex, name) at `at`; returns its length. */
-function writeTemplateData(bytes: Uint8Array, view: DataView, at: number, alg: string, digest: Buffer, name: Buffer): number {
+/** Writes ima-ng template data for (alg, digest hex, name) at `at` in `memory`; returns its length. */
+function writeTemplateData(memory: Buffer, at: number, alg: string, digestHex: string, name: string): number {
   let off = at + 4;
-  for (let i = 0; i < alg.length; i++) bytes[off++] = alg.charCodeAt(i);
-  bytes[off++] = 0x3a;
-  bytes[off++] = 0x00;
-  bytes.set(digest, off);
-  off += digest.length;
-  view.setUint32(at, off - at - 4, true);
-  view.setUint32(off, name.length + 1, true);
-  bytes.set(name, off + 4);
-  off += 4 + name.length;
-  bytes[off++] = 0x00;
+  off += memory.write(alg, off, 'latin1');
+  memory[off++] = 0x3a;
+  memory[off++] = 0x00;
+  off += memory.write(digestHex, off, 'hex');
+  memory.writeUInt32LE(off - at - 4, at);
+  const nameLength = memory.write(name, off + 4, 'utf8');
+  memory.writeUInt32LE(nameLength + 1, off);
+  off += 4 + nameLength;
+  memory[off++] = 0x00;
   return off - at;
 }
 
@@ -58,62 +57,59 @@ export class DigestIndex {
    */
   private readonly table: Int32Array;
   private readonly mask: number;
-  readonly size: number;
+  size: number;
 
   constructor(digestMap: ReadonlyMap<string, readonly string[]>) {
-    const lanes = (buildLanes ??= new HashLanes());
-    lanes.reset();
-    const keys: number[] = [];
-    const flush = () => {
-      lanes.hashAll();
-      for (let i = 0; i < lanes.count; i++) for (let k = 0; k < 8; k++) keys.push(lanes.word(i, k));
-      lanes.reset();
-    };
+    // The pairs to index first (the table's size depends on their count), then their
+    // template data hashed a batch at a time and inserted straight from the lanes.
+    const pairs: { name: string; size: number; alg: string; digest: string }[] = [];
     for (const [name, accepted] of digestMap) {
       // boot_aggregate may be widened by measured-boot aggregates: the checker decides it.
       if (name === 'boot_aggregate') continue;
-      const nameBytes = Buffer.from(name, 'utf8');
+      const nameLength = Buffer.byteLength(name, 'utf8');
       for (const d of accepted) {
         if (!isLowerHex(d)) continue;
-        const digest = Buffer.from(d, 'hex');
-        const alg = ALG_BY_LENGTH[digest.length];
-        // Longer template data never comes through the fast lane either.
-        if (alg === undefined || 16 + alg.length + digest.length + nameBytes.length > MAX_MESSAGE - 64) continue;
-        if (lanes.room() < 16 + alg.length + digest.length + nameBytes.length) flush();
-        lanes.add(writeTemplateData(lanes.bytes, lanes.view, lanes.cursor, alg, digest, nameBytes));
+        const alg = ALG_BY_LENGTH[d.length / 2];
+        // A bound on the template data; longer never comes through the fast lane either.
+        const size = 16 + (alg?.length ?? 0) + d.length / 2 + nameLength;
+        if (alg === undefined || size > MAX_MESSAGE - 64) continue;
+        pairs.push({ name, size, alg, digest: d });
       }
     }
-    flush();
 
-    const n = keys.length / 8;
     let slots = 16;
     // Load at most 0.8: a smaller table stays in cache better, and a key's probe rarely
     // leaves its first cache line or two.
-    while (slots * 4 < n * 5) slots *= 2;
+    while (slots * 4 < pairs.length * 5) slots *= 2;
     this.mask = slots - 1;
     this.table = new Int32Array(slots * 8);
-    let size = 0;
-    for (let e = 0; e < n; e++) {
-      const k = e * 8;
-      if (keys[k] === 0 && keys[k + 1] === 0) continue;
-      if (this.has(keys, k)) continue;
-      let s = keys[k]! & this.mask;
-      while (this.table[s * 8] !== 0 || this.table[s * 8 + 1] !== 0) s = (s + 1) & this.mask;
-      for (let j = 0; j < 8; j++) this.table[s * 8 + j] = keys[k + j]!;
-      size++;
+    this.size = 0;
+
+    const lanes = (buildLanes ??= new HashLanes());
+    lanes.reset();
+    // The build never grows the lanes' memory, so one Buffer over it serves the whole build.
+    const memory = Buffer.from(lanes.bytes.buffer, lanes.bytes.byteOffset, lanes.bytes.byteLength);
+    const insertAll = () => {
+      lanes.hashAll();
+      for (let i = 0; i < lanes.count; i++) this.insert(lanes.view, lanes.digestOffset(i));
+      lanes.reset();
+    };
+    for (const { name, size, alg, digest } of pairs) {
+      if (lanes.room() < size) insertAll();
+      lanes.add(writeTemplateData(memory, lanes.cursor, alg, digest, name));
     }
-    this.size = size;
+    insertAll();
   }
 
-  private has(keys: number[], k: number): boolean {
+  /** Adds the key at `out` (HashLanes layout) unless it is there already or starts with 64 zero bits. */
+  private insert(memory: DataView, out: number): void {
+    if (memory.getInt32(out, true) === 0 && memory.getInt32(out + 16, true) === 0) return;
+    if (this.listed(memory, out)) return;
     const t = this.table;
-    for (let s = keys[k]! & this.mask; ; s = (s + 1) & this.mask) {
-      const b = s * 8;
-      if (t[b] === 0 && t[b + 1] === 0) return false;
-      let same = true;
-      for (let j = 0; j < 8 && same; j++) same = t[b + j] === keys[k + j];
-      if (same) return true;
-    }
+    let s = memory.getInt32(out, true) & this.mask;
+    while (t[s * 8] !== 0 || t[s * 8 + 1] !== 0) s = (s + 1) & this.mask;
+    for (let k = 0; k < 8; k++) t[s * 8 + k] = memory.getInt32(out + 16 * k, true);
+    this.size++;
   }
 
   /**
