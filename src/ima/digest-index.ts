@@ -12,14 +12,20 @@
  *
  * The index only ever answers "listed" when the policy Map would; anything it leaves
  * out goes to the full checker: boot_aggregate (measured-boot aggregates widen it),
- * digests that are not lowercase hex, and lines whose digest algorithm is not the usual
- * one for its length (sha1, sha256, sha384, sha512: an `sm3-256:` line is checked in full).
+ * non-ASCII paths, digests that are not lowercase hex, and lines whose digest algorithm
+ * is not the usual one for its length (sha1, sha256, sha384, sha512: an `sm3-256:` line
+ * is checked in full).
  */
-import { MAX_MESSAGE, HashLanes } from '../crypto/hash-lanes.js';
+import { HashLanes, MAX_MESSAGE } from '../crypto/hash-lanes.js';
 import type { CompiledRuntimePolicy } from './policy.js';
 
 /** The algorithm a policy digest is indexed under, by its length in bytes. */
 const ALG_BY_LENGTH: Readonly<Record<number, string>> = { 20: 'sha1', 32: 'sha256', 48: 'sha384', 64: 'sha512' };
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
 
 /** Lowercase hex of even length: the only digests a fast-lane line can equal. */
 function isLowerHex(d: unknown): d is string {
@@ -39,7 +45,7 @@ function writeTemplateData(memory: Buffer, at: number, alg: string, digestHex: s
   memory[off++] = 0x00;
   off += memory.write(digestHex, off, 'hex');
   memory.writeUInt32LE(off - at - 4, at);
-  const nameLength = memory.write(name, off + 4, 'utf8');
+  const nameLength = memory.write(name, off + 4, 'latin1');
   memory.writeUInt32LE(nameLength + 1, off);
   off += 4 + nameLength;
   memory[off++] = 0x00;
@@ -65,8 +71,9 @@ export class DigestIndex {
     const pairs: { name: string; size: number; alg: string; digest: string }[] = [];
     for (const [name, accepted] of digestMap) {
       // boot_aggregate may be widened by measured-boot aggregates: the checker decides it.
-      if (name === 'boot_aggregate') continue;
-      const nameLength = Buffer.byteLength(name, 'utf8');
+      // Only ASCII paths reach the fast lane, and for them bytes and string agree exactly.
+      if (name === 'boot_aggregate' || !isAscii(name)) continue;
+      const nameLength = name.length;
       for (const d of accepted) {
         if (!isLowerHex(d)) continue;
         const alg = ALG_BY_LENGTH[d.length / 2];
