@@ -35,7 +35,7 @@ import {
 import { sha1Kernel } from './sha1-kernel.js';
 import { SHA256_K, sha256Kernel } from './sha256-kernel.js';
 
-export { MAX_MESSAGE, MAX_MESSAGES, SCRATCH_SIZE } from './lane-kernel.js';
+export { MAX_MESSAGE, MAX_MESSAGES } from './lane-kernel.js';
 
 export type LaneAlg = 'sha256' | 'sha1';
 
@@ -139,11 +139,6 @@ export class HashLanes {
       this.view = new DataView(this.bytes.buffer);
     }
     return INPUT_START;
-  }
-
-  /** Bytes of memory in use, input included. */
-  get size(): number {
-    return this.bytes.length;
   }
 
   /** True when the SIMD kernels do the hashing. */

@@ -21,7 +21,7 @@ export const DESC_SIZE = DESC_OUT_SHA1 + 5 * 16;
 export const MAX_MESSAGES = 1024;
 const DESC_AREA = (MAX_MESSAGES / 4) * DESC_SIZE;
 /** Scratch bytes for the caller (the replay's PCR extend buffer). */
-export const SCRATCH_SIZE = 256;
+const SCRATCH_SIZE = 256;
 export const SCRATCH_START = Math.ceil(DESC_AREA / 64) * 64;
 /** SHA-256's K[0..63], each in all four lanes, for its round loop. */
 export const K_TABLE = SCRATCH_START + SCRATCH_SIZE;
