@@ -43,6 +43,7 @@ export type LaneAlg = 'sha256' | 'sha1';
 function wordsOf(alg: LaneAlg): number {
   return alg === 'sha1' ? 5 : 8;
 }
+
 const PAGE = 65536;
 
 type Kernel = (desc: number, groups: number) => void;
