@@ -17,7 +17,9 @@
  * is checked in full).
  */
 import { HashLanes, MAX_MESSAGE } from '../crypto/hash-lanes.js';
+import type { ImaEntry } from './entry.js';
 import type { CompiledRuntimePolicy } from './policy.js';
+import { TemplateEncoder } from './template.js';
 
 /** The algorithm a policy digest is indexed under, by its length in bytes. */
 const ALG_BY_LENGTH: Readonly<Record<number, string>> = { 20: 'sha1', 32: 'sha256', 48: 'sha384', 64: 'sha512' };
@@ -37,21 +39,6 @@ function isLowerHex(d: unknown): d is string {
   return true;
 }
 
-/** Writes ima-ng template data for (alg, digest hex, name) at `at` in `memory`; returns its length. */
-function writeTemplateData(memory: Buffer, at: number, alg: string, digestHex: string, name: string): number {
-  let off = at + 4;
-  off += memory.write(alg, off, 'latin1');
-  memory[off++] = 0x3a;
-  memory[off++] = 0x00;
-  off += memory.write(digestHex, off, 'hex');
-  memory.writeUInt32LE(off - at - 4, at);
-  const nameLength = memory.write(name, off + 4, 'latin1');
-  memory.writeUInt32LE(nameLength + 1, off);
-  off += 4 + nameLength;
-  memory[off++] = 0x00;
-  return off - at;
-}
-
 /** Lanes for building indexes, kept: a WebAssembly memory per policy would be wasteful. */
 let buildLanes: HashLanes | null = null;
 
@@ -67,43 +54,43 @@ export class DigestIndex {
 
   constructor(digestMap: ReadonlyMap<string, readonly string[]>) {
     // The pairs to index first (the table's size depends on their count), then their
-    // template data hashed a batch at a time and inserted straight from the lanes.
-    const pairs: { name: string; size: number; alg: string; digest: string }[] = [];
+    // template data, written by the replay's own encoder, hashed a batch at a time and
+    // inserted straight from the lanes.
+    const entries: ImaEntry[] = [];
     for (const [name, accepted] of digestMap) {
       // boot_aggregate may be widened by measured-boot aggregates: the checker decides it.
       // Only ASCII paths reach the fast lane, and for them bytes and string agree exactly.
       if (name === 'boot_aggregate' || !isAscii(name)) continue;
-      const nameLength = name.length;
-      for (const d of accepted) {
-        if (!isLowerHex(d)) continue;
-        const alg = ALG_BY_LENGTH[d.length / 2];
-        // A bound on the template data; longer never comes through the fast lane either.
-        const size = 16 + (alg?.length ?? 0) + d.length / 2 + nameLength;
-        if (alg === undefined || size > MAX_MESSAGE - 64) continue;
-        pairs.push({ name, size, alg, digest: d });
+      for (const digest of accepted) {
+        if (!isLowerHex(digest)) continue;
+        const digestAlg = ALG_BY_LENGTH[digest.length / 2];
+        // Longer template data never comes through the fast lane either.
+        if (digestAlg === undefined || 16 + digestAlg.length + digest.length / 2 + name.length > MAX_MESSAGE - 64) continue;
+        entries.push({ pcr: '10', templateHash: '', template: 'ima-ng', digestAlg, digest, name, signature: '', buffer: '' });
       }
     }
 
     let slots = 16;
     // Load at most 0.8: a smaller table stays in cache better, and a key's probe rarely
     // leaves its first cache line or two.
-    while (slots * 4 < pairs.length * 5) slots *= 2;
+    while (slots * 4 < entries.length * 5) slots *= 2;
     this.mask = slots - 1;
     this.table = new Int32Array(slots * 8);
     this.size = 0;
 
     const lanes = (buildLanes ??= new HashLanes());
     lanes.reset();
-    // The build never grows the lanes' memory, so one Buffer over it serves the whole build.
-    const memory = Buffer.from(lanes.bytes.buffer, lanes.bytes.byteOffset, lanes.bytes.byteLength);
     const insertAll = () => {
       lanes.hashAll();
       for (let i = 0; i < lanes.count; i++) this.insert(lanes.view, lanes.digestOffset(i));
       lanes.reset();
     };
-    for (const { name, size, alg, digest } of pairs) {
-      if (lanes.room() < size) insertAll();
-      lanes.add(writeTemplateData(memory, lanes.cursor, alg, digest, name));
+    const encoder = new TemplateEncoder();
+    for (const e of entries) {
+      const td = encoder.encode(e)!; // never null: the digest is even-length lowercase hex
+      if (lanes.room() < td.length) insertAll();
+      lanes.bytes.set(td, lanes.cursor);
+      lanes.add(td.length);
     }
     insertAll();
   }
