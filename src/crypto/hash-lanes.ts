@@ -107,6 +107,8 @@ export class HashLanes {
   private readonly lengths = new Int32Array(MAX_MESSAGES);
   private readonly memory: WasmMemory | null;
   private kernels: Record<LaneAlg, Kernel> | null = null;
+  /** How many messages the descriptors describe (-1: none since the last reset). */
+  private described = -1;
 
   constructor(options: { simd?: boolean } = {}) {
     const modules = options.simd === false ? null : compiledKernels();
@@ -189,6 +191,14 @@ export class HashLanes {
       return;
     }
     const groups = (n + 3) >>> 2;
+    // A second algorithm over the same batch reuses the descriptors.
+    if (this.described !== n) this.describe(n, groups);
+    this.kernels[alg](0, groups);
+  }
+
+  /** Group descriptors for the kernels: the messages' addresses and block counts. */
+  private describe(n: number, groups: number): void {
+    const view = this.view;
     for (let g = 0; g < groups; g++) {
       const at = g * DESC_SIZE;
       let most = 0;
@@ -202,7 +212,7 @@ export class HashLanes {
       }
       view.setInt32(at + DESC_MAX, most, true);
     }
-    this.kernels[alg](0, groups);
+    this.described = n;
   }
 
   /** Where message i's `alg` digest is in `view`: word k is the little-endian i32 at offset + 16k. */
@@ -238,6 +248,7 @@ export class HashLanes {
   reset(): void {
     this.cursor = ARENA_START;
     this.count = 0;
+    this.described = -1;
   }
 
   /** Messages of every padding shape against node:crypto, so a miscompiled kernel is never used. */
